@@ -1,0 +1,1 @@
+"""The REST + SSE surface. Only this package (and the console) imports FastAPI."""

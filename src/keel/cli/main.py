@@ -1,0 +1,20 @@
+"""The `keel` command: wires every command group."""
+
+from __future__ import annotations
+
+import typer
+
+from keel.cli import db, server
+
+app = typer.Typer(
+    name="keel",
+    help="Keel: declare an agent as a spec; Keel runs it durably, governed and evaluated.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.command("up")(server.up)
+
+
+def main() -> None:
+    app()

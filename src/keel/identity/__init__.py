@@ -1,0 +1,1 @@
+"""Who is calling: tenants, API keys and the `Principal` every query is scoped by."""

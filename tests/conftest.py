@@ -1,0 +1,83 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, no real model requests.
+
+PostgreSQL tests get a fresh database of their own (created and dropped here), so
+test runs never share state with each other or with a developer's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic_ai import models
+
+from keel.settings import Settings
+from keel.store.database import Database
+
+models.ALLOW_MODEL_REQUESTS = False
+
+PG_ADMIN_URL = os.environ.get(
+    "KEEL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_TEST_URL = os.environ.get("KEEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _pg_url(dbname: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+
+
+@pytest.fixture
+def pg_database_url() -> Iterator[str]:
+    """A brand-new PostgreSQL database, dropped after the test."""
+    from sqlalchemy import create_engine, text
+
+    name = f"keel_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{(tmp_path / 'keel.db').as_posix()}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Parametrises a test over both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path / 'keel.db').as_posix()}"
+    url: str = request.getfixturevalue("pg_database_url")
+    return url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database on each backend."""
+    database = Database(database_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_database_url: str) -> Iterator[Database]:
+    database = Database(sqlite_database_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded-default settings with data under a temporary home."""
+    return Settings(env="test", home=tmp_path / ".keel", _env_file=None)  # type: ignore[call-arg]

@@ -6,16 +6,22 @@ test runs never share state with each other or with a developer's data.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic_ai import models
 
 from keel.settings import Settings
 from keel.store.database import Database
+
+if TYPE_CHECKING:
+    from keel.fabric.service import Fabric
+    from keel.identity.principal import Principal
 
 models.ALLOW_MODEL_REQUESTS = False
 
@@ -81,3 +87,57 @@ def sqlite_db(sqlite_database_url: str) -> Iterator[Database]:
 def settings(tmp_path: Path) -> Settings:
     """Embedded-default settings with data under a temporary home."""
     return Settings(env="test", home=tmp_path / ".keel", _env_file=None)  # type: ignore[call-arg]
+
+
+EXAMPLE_AGENTS = Path(__file__).resolve().parents[1] / "examples" / "agents"
+TEST_AGENTS = Path(__file__).resolve().parent / "fabric" / "agents"
+
+
+@pytest.fixture
+def fabric_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings for a fabric on each backend, serving the examples and the test agents."""
+    return Settings(  # type: ignore[call-arg]
+        env="test",
+        home=tmp_path / "home",
+        database_url=database_url,
+        agents_dirs=[EXAMPLE_AGENTS, TEST_AGENTS],
+        approval_ttl_seconds=3600,
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+def fabric(fabric_settings: Settings) -> Iterator[Fabric]:
+    """A running fabric (DBOS launched in this process) with tenants t1 and t2."""
+    from keel.fabric.catalog import AgentCatalog
+    from keel.fabric.service import Fabric
+    from keel.identity.keys import ensure_tenant
+
+    database = Database.from_settings(fabric_settings)
+    database.upgrade()
+    for tenant in ("t1", "t2"):
+        ensure_tenant(database, tenant)
+    fab = Fabric(fabric_settings, database, AgentCatalog.load(fabric_settings, database))
+    fab.start(execute=True)
+    try:
+        yield fab
+    finally:
+        fab.stop()
+        database.dispose()
+
+
+@pytest.fixture
+def alice() -> Principal:
+    from keel.identity.principal import Principal
+
+    return Principal(tenant_id="t1", user_id="alice", scopes=("*",))
+
+
+@pytest.fixture
+def mallory() -> Principal:
+    from keel.identity.principal import Principal
+
+    return Principal(tenant_id="t2", user_id="mallory", scopes=("*",))
+
+
+logging.getLogger("dbos").setLevel(logging.ERROR)

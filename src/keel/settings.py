@@ -24,11 +24,6 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<home>/keel.db (WAL)."
     )
-    dbos_system_database_url: str | None = Field(
-        default=None,
-        description="DBOS system database; default <home>/dbos.db on SQLite, the same "
-        "PostgreSQL server (database <name>_dbos_sys) otherwise.",
-    )
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -44,7 +39,37 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = Field(
         default=None, description="Base64 32-byte key wrapping per-tenant vault keys."
     )
-    approval_ttl_seconds: int = 7 * 24 * 3600
+    approval_ttl_seconds: int = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="How long an approval waits before it expires (= rejected).",
+    )
+    worker_id: str = Field(
+        default="local",
+        description="This executor's stable id; a restarted worker recovers the runs its id "
+        "left unfinished. Give every concurrent worker its own.",
+    )
+    interactive_concurrency: int = Field(
+        default=16, gt=0, description="Runs at once per worker, interactive lane."
+    )
+    batch_concurrency: int = Field(
+        default=8, gt=0, description="Runs at once per worker, batch lane."
+    )
+    tenant_concurrency: int = Field(
+        default=8, gt=0, description="Runs at once per tenant per lane, across workers."
+    )
+    event_notifier: Literal["auto", "local", "postgres", "redis"] = Field(
+        default="auto",
+        description="How followers learn of new run events: redis when KEEL_REDIS_URL is set, "
+        "PostgreSQL LISTEN/NOTIFY on PostgreSQL, in-process otherwise.",
+    )
+    dbos_log_level: str = "WARNING"
+    model_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="USD per million (input, output) tokens by model pattern (fnmatch), for "
+        "models genai-prices does not know (self-hosted, offline). Example: "
+        '{"offline:*": [0.5, 1.5]}.',
+    )
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import db, server
+from keel.cli import agents, db, run, runs, server
 
 app = typer.Typer(
     name="keel",
@@ -12,8 +12,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(db.app, name="db")
 app.command("up")(server.up)
+app.command("serve")(server.serve)
+app.command("worker")(server.worker)
+app.command("run")(run.run)
+app.command("chat")(run.chat)
+app.add_typer(agents.app, name="agents")
+app.add_typer(runs.runs_app, name="runs")
+app.add_typer(runs.approvals_app, name="approvals")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

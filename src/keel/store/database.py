@@ -29,9 +29,16 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on any error."""
+    def transaction(self, *, lock: bool = False) -> Iterator[Session]:
+        """A session that commits on success and rolls back on any error.
+
+        `lock=True` is for read-then-write transactions that must see the state they
+        change: on SQLite it takes the database write lock before the first read
+        (`BEGIN IMMEDIATE`); on PostgreSQL the caller locks the rows it reads
+        (`with_for_update()`), which this flag does not do for it."""
         with self.sessions() as session, session.begin():
+            if lock and self.is_sqlite:
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
     def upgrade(self) -> None:

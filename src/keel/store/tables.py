@@ -227,13 +227,25 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # fabric (issue 3): the run as a chain of durable workflow segments
+    segment: Mapped[int] = mapped_column(Integer, default=0)
+    workflow_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    messages: Mapped[list[Any] | None] = mapped_column(JSONType, default=None)
+    redrives: Mapped[int] = mapped_column(Integer, default=0)
+    after_run_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    instructions: Mapped[str | None] = mapped_column(Text, default=None)
+    user_prompt: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class RunEvent(Base):
     """An ordered, persisted event of a run; `seq` is dense per run and is the SSE event id."""
 
     __tablename__ = "run_events"
-    __table_args__ = (UniqueConstraint("run_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "seq"),
+        UniqueConstraint("run_id", "key", name="uq_run_events_key"),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -244,9 +256,66 @@ class RunEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    key: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 # --- fabric (issue 3) -----------------------------------------------------------------
+
+
+class Approval(Base):
+    """A tool call waiting for a human: the run's segment ends until every approval of it is
+    resolved (approved, rejected, or expired, which counts as rejected)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint("run_id", "tool_call_id", name="uq_approvals_call"),
+        Index("ix_approvals_tenant_status", "tenant_id", "status"),
+        Index("ix_approvals_status_expires", "status", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[int] = mapped_column(Integer)
+    tool_call_id: Mapped[str] = mapped_column(String(200))
+    tool: Mapped[str] = mapped_column(String(200))
+    args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class UsageRecord(Base):
+    """One model request's usage and cost, attributed to tenant, agent, prompt version and model."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        Index("ix_usage_tenant_created", "tenant_id", "created_at"),
+        UniqueConstraint("run_id", "key", name="uq_usage_records_key"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(200))
+    agent: Mapped[str] = mapped_column(String(100))
+    prompt_name: Mapped[str | None] = mapped_column(String(100), default=None)
+    prompt_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    model: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="model")
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=1)
+    cost_usd: Mapped[float] = mapped_column(Numeric(14, 6, asdecimal=False), default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- control (issue 5) ----------------------------------------------------------------
@@ -261,6 +330,7 @@ class RunEvent(Base):
 __all__ = [
     "AgentVersion",
     "ApiKey",
+    "Approval",
     "Base",
     "Conversation",
     "Feedback",
@@ -272,4 +342,5 @@ __all__ = [
     "RunEvent",
     "Tenant",
     "Turn",
+    "UsageRecord",
 ]

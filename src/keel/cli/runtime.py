@@ -1,0 +1,61 @@
+"""Building the process's pieces for a CLI command, with errors turned into messages and exit
+codes: an invalid agent folder prints every `file:field: reason` and exits 1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from keel.cli.console import fail
+from keel.errors import KeelError, SpecError
+from keel.fabric.catalog import AgentCatalog
+from keel.fabric.service import Fabric
+from keel.identity.keys import ensure_tenant
+from keel.identity.principal import Principal
+from keel.settings import Settings, get_settings
+from keel.store.database import Database
+
+DEV_TENANT = "dev"
+CLI_USER = "cli"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    catalog: AgentCatalog
+    fabric: Fabric
+
+
+def load_catalog(settings: Settings, db: Database) -> AgentCatalog:
+    try:
+        return AgentCatalog.load(settings, db)
+    except SpecError as exc:
+        fail("agent folders have problems:\n" + "\n".join(f"  {p}" for p in exc.problems))
+
+
+@contextmanager
+def runtime(*, execute: bool, settings: Settings | None = None) -> Iterator[Runtime]:
+    """Settings → migrated database → deployed agents → the fabric (executing workflows in
+    this process when EXECUTE); stopped on exit."""
+    settings = settings or get_settings()
+    db = Database.from_settings(settings)
+    db.upgrade()
+    catalog = load_catalog(settings, db)
+    fabric = Fabric(settings, db, catalog)
+    fabric.start(execute=execute)
+    try:
+        yield Runtime(settings, db, catalog, fabric)
+    finally:
+        fabric.stop()
+        db.dispose()
+
+
+def cli_principal(db: Database, tenant: str, user: str = CLI_USER) -> Principal:
+    ensure_tenant(db, tenant)
+    return Principal(tenant_id=tenant, user_id=user, scopes=("*",))
+
+
+def run_or_fail(error: KeelError) -> None:
+    fail(f"error: {error.message}")

@@ -1,0 +1,1 @@
+"""The runtime fabric: runs as durable work items on DBOS, approvals, events, queues."""

@@ -1,0 +1,293 @@
+"""Everything a run's workflow does to the world. Each public method here runs as one DBOS
+step (the orchestration in `workflow.py` stays free of I/O), so after a crash a finished step
+is never repeated and an interrupted one re-executes: events written inside a step carry a
+key made of (workflow id, step id, index), so a re-executed step writes them once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from dbos import DBOS
+from sqlalchemy import select
+
+from keel.fabric import approvals
+from keel.fabric.approvals import ApprovalRequest, ApprovalStatus
+from keel.fabric.engine import DurableEngine, segment_workflow_id
+from keel.fabric.events import EventType
+from keel.fabric.runs import RunStore, RunTx
+from keel.fabric.states import RunStatus, is_terminal
+from keel.observability.cost import request_cost
+from keel.settings import Settings
+from keel.store.tables import Conversation, Run, RunEvent, Turn, UsageRecord
+from keel.store.types import utcnow
+
+PREVIEW_CHARS = 280
+
+
+def step_key(index: int | str = 0) -> str | None:
+    """A key unique to this point of this workflow execution, or None outside workflows."""
+    workflow_id = DBOS.workflow_id
+    if workflow_id is None:
+        return None
+    return f"{workflow_id}:{DBOS.step_id}:{index}"
+
+
+def output_text(output: dict[str, Any] | None) -> str:
+    if not output:
+        return ""
+    if output.get("type") == "text":
+        return str(output.get("text", ""))
+    return str(output.get("data", ""))
+
+
+class Activities:
+    def __init__(self, store: RunStore, engine: DurableEngine, settings: Settings) -> None:
+        self.store = store
+        self.engine = engine
+        self.settings = settings
+
+    # --- segment start --------------------------------------------------------------------
+
+    def start_segment(self, run_id: str, segment: int) -> dict[str, Any]:
+        """Mark the run running and hand the workflow what it needs: the envelope, the message
+        history to continue from and, after an approval round, the decisions."""
+        with self.store.write(run_id) as tx:
+            run = tx.run
+            if is_terminal(run.status) or run.segment != segment:
+                return {"skip": True, "status": run.status}
+            if run.deadline is not None and run.deadline <= utcnow():
+                tx.transition(
+                    RunStatus.TIMED_OUT,
+                    {"reason": "deadline passed before the run started"},
+                    key=step_key(),
+                )
+                self._finish_turn(tx)
+                self._release_successors(tx)
+                return {"skip": True, "status": run.status}
+            if run.status == RunStatus.QUEUED:
+                tx.transition(
+                    RunStatus.RUNNING,
+                    {"segment": segment, "worker": self.settings.worker_id},
+                    key=step_key(),
+                )
+            history: list[Any] | None = None
+            decisions: list[dict[str, Any]] = []
+            if segment > 0:
+                history = list(run.messages or [])
+                decisions = [
+                    {"tool_call_id": d.tool_call_id, "status": d.status, "note": d.note}
+                    for d in approvals.decisions(tx.session, run_id, segment - 1)
+                ]
+            elif run.conversation_id is not None:
+                conversation = tx.session.get(Conversation, run.conversation_id)
+                history = (
+                    list((conversation.history or {}).get("messages", [])) if conversation else None
+                )
+            return {
+                "skip": False,
+                "agent": run.agent,
+                "spec_version": run.spec_version,
+                "tenant_id": run.tenant_id,
+                "user_id": run.user_id,
+                "model": run.model,
+                "input": dict(run.input),
+                "instructions": run.instructions or "",
+                "user_prompt": run.user_prompt,
+                "history": history,
+                "decisions": decisions,
+                "remaining": (run.deadline - utcnow()).total_seconds() if run.deadline else None,
+                "prompt_name": run.prompt_name,
+                "prompt_version": run.prompt_version,
+            }
+
+    def resume_if_queued(self, run_id: str) -> None:
+        """A re-driven (forked) workflow reuses the recorded start step, so it marks the run
+        running here; idempotent, and a no-op for anything but a queued run."""
+        workflow_id = DBOS.workflow_id
+        with self.store.write(run_id) as tx:
+            if tx.run.status == RunStatus.QUEUED:
+                tx.transition(
+                    RunStatus.RUNNING, {"redrive": tx.run.redrives}, key=f"{workflow_id}:resume"
+                )
+
+    # --- during the run -------------------------------------------------------------------
+
+    def record_model_response(self, run_id: str, info: dict[str, Any]) -> None:
+        """A model response: the event, the run's running usage and a usage record."""
+        key = step_key()
+        with self.store.write(run_id) as tx:
+            run = tx.run
+            usage_key = key or f"inline:{info.get('index', 0)}"
+            first_time = (
+                tx.session.scalar(
+                    select(UsageRecord.id).where(
+                        UsageRecord.run_id == run_id, UsageRecord.key == usage_key
+                    )
+                )
+                is None
+            )
+            cost = request_cost(
+                info["model"], info["input_tokens"], info["output_tokens"], self.settings
+            )
+            tx.event(EventType.MODEL_RESPONSE, {**info, "cost_usd": cost.usd}, key=key)
+            if not first_time:
+                return
+            usage = dict(run.usage or {})
+            for field in ("input_tokens", "output_tokens"):
+                usage[field] = int(usage.get(field, 0)) + int(info[field])
+            usage["requests"] = int(usage.get("requests", 0)) + 1
+            usage["tool_calls"] = int(usage.get("tool_calls", 0)) + len(info.get("tool_calls", []))
+            run.usage = usage
+            run.cost_usd = float(run.cost_usd or 0) + cost.usd
+            tx.session.add(
+                UsageRecord(
+                    run_id=run_id,
+                    key=usage_key,
+                    tenant_id=run.tenant_id,
+                    user_id=run.user_id,
+                    agent=run.agent,
+                    prompt_name=run.prompt_name,
+                    prompt_version=run.prompt_version,
+                    model=info["model"],
+                    input_tokens=info["input_tokens"],
+                    output_tokens=info["output_tokens"],
+                    cost_usd=cost.usd,
+                )
+            )
+
+    def record_event(
+        self, run_id: str, type_: str, data: dict[str, Any], index: int | str = 0
+    ) -> int:
+        """An event written from inside a step (e.g. a tool call), once per step execution."""
+        with self.store.write(run_id) as tx:
+            return tx.event(type_, data, key=step_key(index))
+
+    # --- segment end ----------------------------------------------------------------------
+
+    def suspend(
+        self, run_id: str, segment: int, messages: list[Any], requests: list[dict[str, Any]]
+    ) -> list[str]:
+        """The agent asked for approvals: record them, keep the history, end the segment."""
+        ttl = timedelta(seconds=self.settings.approval_ttl_seconds)
+        ids: list[str] = []
+        with self.store.write(run_id) as tx:
+            run = tx.run
+            if is_terminal(run.status):
+                return ids
+            for i, raw in enumerate(requests):
+                view = approvals.create(
+                    tx.session,
+                    run_id=run_id,
+                    tenant_id=run.tenant_id,
+                    segment=segment,
+                    request=ApprovalRequest(**raw),
+                    requested_by=run.user_id,
+                    ttl=ttl,
+                )
+                ids.append(view.id)
+                tx.event(
+                    EventType.APPROVAL_REQUESTED,
+                    {"approval_id": view.id, "tool": view.tool, "args": view.args,
+                     "reason": view.reason, "expires_at": view.expires_at.isoformat()},
+                    key=step_key(f"a{i}"),
+                )  # fmt: skip
+            run.messages = messages
+            tx.transition(RunStatus.WAITING_APPROVAL, {"approvals": ids}, key=step_key("w"))
+        return ids
+
+    def succeed(self, run_id: str, output: dict[str, Any], messages: list[Any]) -> str:
+        with self.store.write(run_id) as tx:
+            run = tx.run
+            if is_terminal(run.status):
+                return run.status
+            run.output = output
+            run.messages = messages
+            tx.event(EventType.OUTPUT, output, key=step_key("o"))
+            tx.transition(
+                RunStatus.SUCCEEDED, {"usage": run.usage, "cost_usd": run.cost_usd}, key=step_key()
+            )
+            self._finish_turn(tx, messages)
+            self._release_successors(tx)
+            return run.status
+
+    def end(
+        self,
+        run_id: str,
+        status: str,
+        error: dict[str, Any] | None,
+        messages: list[Any] | None = None,
+    ) -> str:
+        """End the run FAILED, TIMED_OUT, BLOCKED or CANCELLED, keeping the partial output."""
+        with self.store.write(run_id) as tx:
+            run = tx.run
+            if is_terminal(run.status):
+                return run.status
+            partial = partial_output(tx)
+            if partial:
+                run.output = {"type": "text", "text": partial, "partial": True}
+            if messages is not None:
+                run.messages = messages
+            run.error = error
+            tx.transition(RunStatus(status), {"error": error, "usage": run.usage}, key=step_key())
+            self._finish_turn(tx)
+            self._release_successors(tx)
+            return run.status
+
+    # --- shared by the operations (cancel) -------------------------------------------------
+
+    def _finish_turn(self, tx: RunTx, messages: list[Any] | None = None) -> None:
+        run = tx.run
+        if run.turn_id is None:
+            return
+        turn = tx.session.get(Turn, run.turn_id)
+        if turn is not None:
+            turn.status = run.status
+            turn.output = run.output
+            turn.completed_at = utcnow()
+        conversation = (
+            tx.session.get(Conversation, run.conversation_id) if run.conversation_id else None
+        )
+        if conversation is not None:
+            if messages is not None and run.status == RunStatus.SUCCEEDED:
+                conversation.history = {"messages": messages}
+            preview = output_text(run.output)
+            if preview:
+                conversation.preview = preview[:PREVIEW_CHARS]
+            conversation.updated_at = utcnow()
+
+    def _release_successors(self, tx: RunTx) -> None:
+        """Enqueue the runs that were waiting for this one to end (queued turns of the same
+        conversation), in this transaction."""
+        waiting = tx.session.scalars(
+            select(Run)
+            .where(Run.after_run_id == tx.run.id, Run.workflow_id.is_(None))
+            .order_by(Run.created_at)
+        ).all()
+        for successor in waiting:
+            if successor.status != RunStatus.QUEUED:
+                continue
+            successor.workflow_id = segment_workflow_id(successor.id, 0)
+            self.engine.enqueue(
+                tx.session,
+                run_id=successor.id,
+                segment=0,
+                lane=successor.lane,
+                priority=successor.priority,
+                tenant_id=successor.tenant_id,
+                workflow_id=successor.workflow_id,
+            )
+
+
+def partial_output(tx: RunTx) -> str:
+    """The text the model produced so far (its responses' text parts, in order)."""
+    rows = tx.session.scalars(
+        select(RunEvent.data)
+        .where(RunEvent.run_id == tx.run.id, RunEvent.type == EventType.MODEL_RESPONSE)
+        .order_by(RunEvent.seq)
+    ).all()
+    return "".join(str(d.get("text") or "") for d in rows)
+
+
+__all__ = ["Activities", "ApprovalStatus", "output_text", "partial_output", "step_key"]

@@ -1,0 +1,111 @@
+"""The `keel` command as a user runs it: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_AGENTS
+
+KEEL = str(Path(sys.executable).parent / "keel")
+
+
+def keel(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "KEEL_HOME": str(cwd / ".keel"), **(env or {})}
+    full_env.pop("KEEL_DATABASE_URL", None)
+    return subprocess.run(
+        [KEEL, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_keel_run_rune_answers_in_swedish(tmp_path: Path) -> None:
+    out = keel(
+        "run",
+        "rune",
+        "--input",
+        json.dumps(
+            {"question": "Which hospital projects in Stockholm start this year?", "locale": "sv"}
+        ),
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Jag hittade 2 träffar")
+    assert "tool search_projects: ok" in out.stderr
+
+
+def test_keel_run_sales_card_prints_json_valid_against_the_schema(tmp_path: Path) -> None:
+    out = keel(
+        "run",
+        "sales-card",
+        "-q",
+        "--input",
+        '{"project_id": "P-2026-0003", "role": "site manager"}',
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    sys.path.insert(0, str(EXAMPLE_AGENTS / "sales-card"))
+    try:
+        from schema import SalesCard  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    SalesCard.model_validate_json(out.stdout)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "rune", "--input", "{not json"], "--input: not valid JSON"),
+        (["run", "rune", "--input", "[1]"], "--input: must be a JSON object"),
+        (["run", "nobody", "--input", "{}"], "agent 'nobody' not found"),
+        (["run", "sales-card", "--input", '{"project_id": "P-1"}'], "input.role: Field required"),
+    ],
+)
+def test_keel_run_refuses_bad_input_clearly(tmp_path: Path, args: list[str], message: str) -> None:
+    out = keel(*args, cwd=tmp_path)
+    assert out.returncode == 1
+    assert message in out.stderr
+
+
+def test_keel_agents_validate_reports_problems_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "agents" / "broken"
+    bad.mkdir(parents=True)
+    (bad / "agent.yaml").write_text(
+        "name: broken\nmodel: {default: 'offline:chat'}\ntools: [ghost]\n"
+    )
+    out = keel("agents", "validate", str(tmp_path / "agents"), cwd=tmp_path)
+    assert out.returncode == 1
+    assert "broken/agent.yaml:tools.0: unknown tool 'ghost'" in out.stderr
+    assert "broken/agent.yaml:prompt.file: prompt file 'prompt.md' not found" in out.stderr
+    good = keel("agents", "validate", str(EXAMPLE_AGENTS), cwd=tmp_path)
+    assert good.returncode == 0 and "2 agent(s) valid" in good.stdout
+
+
+def test_keel_refuses_to_start_with_an_invalid_agent_folder(tmp_path: Path) -> None:
+    bad = tmp_path / "agents" / "broken"
+    bad.mkdir(parents=True)
+    (bad / "agent.yaml").write_text("name: broken\n")
+    out = keel("agents", "list", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "broken/agent.yaml:model: Field required" in out.stderr
+
+
+def test_keel_agents_list_and_runs_list(tmp_path: Path) -> None:
+    listed = keel("agents", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and "rune" in listed.stdout and "production→v1" in listed.stdout
+    keel(
+        "run",
+        "rune",
+        "-q",
+        "--input",
+        '{"question": "Which school projects in Malmö start this year?"}',
+        cwd=tmp_path,
+    )
+    runs = keel("runs", "list", cwd=tmp_path)
+    assert runs.returncode == 0 and "succeeded" in runs.stdout and "rune" in runs.stdout

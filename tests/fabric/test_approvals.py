@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -101,3 +102,24 @@ async def test_cancelling_a_waiting_run_closes_its_approvals(
     assert approval.status == "rejected" and approval.note == "run cancelled"
     with pytest.raises(Conflict):
         fabric.approve("t1", approval.id, "bob")
+
+
+async def test_a_stale_segment_step_re_executed_after_a_crash_changes_nothing(
+    fabric: Fabric, alice: Principal
+) -> None:
+    """A worker dies after `keel.suspend` committed but before DBOS recorded the step; a human
+    approves before recovery (the run is queued in its next segment); the recovered workflow
+    re-executes steps of the old segment. They must not touch the run."""
+    run_id = await _waiting(fabric, alice)
+    await asyncio.to_thread(fabric.engine.shutdown)  # no worker: the next segment stays queued
+    [approval] = fabric.approvals("t1", status="pending")
+    fabric.approve("t1", approval.id, "bob")
+    queued = fabric.get("t1", run_id)
+    assert (queued.status, queued.segment) == ("queued", 1)
+    request = {"tool_call_id": approval.tool_call_id, "tool": approval.tool, "args": approval.args}
+    fabric.activities.suspend(run_id, 0, [], [request])
+    fabric.activities.succeed(run_id, 0, {"type": "text", "text": "stale"}, [])
+    fabric.activities.end(run_id, 0, "failed", {"type": "X", "message": "stale", "step": "x"})
+    after = fabric.get("t1", run_id)
+    assert (after.status, after.segment, after.output, after.error) == ("queued", 1, None, None)
+    assert [a.status for a in fabric.approvals("t1", status=None)] == ["approved"]

@@ -174,7 +174,7 @@ class Activities:
         ids: list[str] = []
         with self.store.write(run_id) as tx:
             run = tx.run
-            if is_terminal(run.status):
+            if not _current(run, segment):
                 return ids
             for i, raw in enumerate(requests):
                 view = approvals.create(
@@ -197,10 +197,12 @@ class Activities:
             tx.transition(RunStatus.WAITING_APPROVAL, {"approvals": ids}, key=step_key("w"))
         return ids
 
-    def succeed(self, run_id: str, output: dict[str, Any], messages: list[Any]) -> str:
+    def succeed(
+        self, run_id: str, segment: int, output: dict[str, Any], messages: list[Any]
+    ) -> str:
         with self.store.write(run_id) as tx:
             run = tx.run
-            if is_terminal(run.status):
+            if not _current(run, segment):
                 return run.status
             run.output = output
             run.messages = messages
@@ -215,14 +217,16 @@ class Activities:
     def end(
         self,
         run_id: str,
+        segment: int | None,
         status: str,
         error: dict[str, Any] | None,
         messages: list[Any] | None = None,
     ) -> str:
-        """End the run FAILED, TIMED_OUT, BLOCKED or CANCELLED, keeping the partial output."""
+        """End the run FAILED, TIMED_OUT, BLOCKED or CANCELLED, keeping the partial output.
+        SEGMENT None ends it whatever segment it is in (an operation, not a workflow)."""
         with self.store.write(run_id) as tx:
             run = tx.run
-            if is_terminal(run.status):
+            if is_terminal(run.status) or (segment is not None and not _current(run, segment)):
                 return run.status
             partial = partial_output(tx)
             if partial:
@@ -278,6 +282,12 @@ class Activities:
                 tenant_id=successor.tenant_id,
                 workflow_id=successor.workflow_id,
             )
+
+
+def _current(run: Run, segment: int) -> bool:
+    """Whether a step of SEGMENT may still change RUN: a step re-executed after a crash must
+    not act on a run that has since ended or moved on to a later segment."""
+    return run.segment == segment and run.status in (RunStatus.RUNNING, RunStatus.QUEUED)
 
 
 def partial_output(tx: RunTx) -> str:

@@ -450,6 +450,6 @@ class Fabric:
                     "message": f"durable workflow ended {state}",
                     "step": "workflow",
                 }
-                self.activities.end(str(rid), RunStatus.FAILED, error)
+                self.activities.end(str(rid), None, RunStatus.FAILED, error)
                 fixed += 1
         return fixed

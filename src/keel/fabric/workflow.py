@@ -165,14 +165,14 @@ class SegmentExecutor:
             messages = dump_messages(exc.all_messages())
             return str(
                 await DBOS.run_step_async(
-                    {"name": "keel.end"}, act.end, run_id, "timed_out", error, messages
+                    {"name": "keel.end"}, act.end, run_id, segment, "timed_out", error, messages
                 )
             )
         except Exception as exc:
             error = describe_error(exc, self.recorder.current_step(run_id))
             return str(
                 await DBOS.run_step_async(
-                    {"name": "keel.end"}, act.end, run_id, "failed", error, None
+                    {"name": "keel.end"}, act.end, run_id, segment, "failed", error, None
                 )
             )
         finally:
@@ -188,7 +188,7 @@ class SegmentExecutor:
                 }
                 return str(
                     await DBOS.run_step_async(
-                        {"name": "keel.end"}, act.end, run_id, "failed", error, messages
+                        {"name": "keel.end"}, act.end, run_id, segment, "failed", error, messages
                     )
                 )
             requests = [
@@ -206,7 +206,12 @@ class SegmentExecutor:
             return "waiting_approval"
         return str(
             await DBOS.run_step_async(
-                {"name": "keel.succeed"}, act.succeed, run_id, output_json(output), messages
+                {"name": "keel.succeed"},
+                act.succeed,
+                run_id,
+                segment,
+                output_json(output),
+                messages,
             )
         )
 

@@ -230,13 +230,14 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _allowed_methods(request: Request) -> list[str]:
     # Starlette's 405 names only the first matching route's methods; a path served by
-    # several routes (GET and POST /v1/conversations) deserves the full list.
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    # several routes (GET and POST /v1/conversations) deserves the full list. Probing each
+    # method works through included routers too.
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        probe = {**request.scope, "method": method}
+        if any(r.matches(probe)[0] == Match.FULL for r in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def install_problem_handlers(app: FastAPI) -> None:

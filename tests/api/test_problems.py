@@ -31,6 +31,7 @@ async def raising(sqlite_db: Database, tmp_path: Any) -> AsyncIterator[Api]:
         "budget": errors.BudgetExceeded("monthly budget spent"),
         "crash": RuntimeError("secret connection string postgres://u:p@db"),
     }
+
     def raiser(exc: Exception) -> Any:
         def endpoint() -> None:
             raise exc

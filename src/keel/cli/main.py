@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import db, server
+from keel.cli import db, keys, server
 
 app = typer.Typer(
     name="keel",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
 app.command("up")(server.up)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -18,7 +19,7 @@ from keel.api.agents import AgentCatalog, SettingsAgentCatalog
 from keel.api.deps import resolve_principal
 from keel.api.idempotency import Idempotency, IdempotencyStore
 from keel.api.limits import BodySizeLimitMiddleware
-from keel.api.problems import install_problem_handlers
+from keel.api.problems import install_problem_handlers, only_problem_media_type
 from keel.api.routes import agents as agent_routes
 from keel.api.routes import conversations, feedback
 from keel.control.ratelimit import RateLimiter, make_rate_limiter
@@ -87,5 +88,13 @@ def create_app(
     app.include_router(feedback.router)
     app.include_router(agent_routes.router)
     install_problem_handlers(app)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = only_problem_media_type(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     return app

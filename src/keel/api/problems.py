@@ -108,14 +108,44 @@ _DESCRIPTIONS = {
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries documenting problem+json answers for a route (+ 500)."""
-    return {
-        status: {
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in (*statuses, 500):
+        entry: dict[str, Any] = {
             "model": Problem,
             "description": _DESCRIPTIONS.get(status, _TITLES.get(status, "Error")),
             "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in (*statuses, 500)
-    }
+        if status in _HEADERS:
+            entry["headers"] = _HEADERS[status]
+        responses[status] = entry
+    return responses
+
+
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'The challenge: `Bearer realm="keel"`.',
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds until the request can succeed.",
+            "schema": {"type": "integer"},
+        }
+    },
+}
+
+
+def only_problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop the `application/json` twin FastAPI adds next to each problem+json response."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if str(status)[0] in "45" and MEDIA_TYPE in content:
+                    content.pop("application/json", None)
+    return schema
 
 
 def problem_body(
@@ -220,6 +250,17 @@ _HTTP_CODES = {
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # The framework's "error parsing the body" (undecodable bytes): the same answer as
+        # malformed JSON, a 422 naming the body.
+        message = "the body could not be decoded as JSON"
+        return problem_response(
+            422,
+            "invalid_input",
+            message,
+            request.url.path,
+            field_errors=[FieldError(field="body", message=message)],
+        )
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else None
     headers = dict(exc.headers) if exc.headers else None

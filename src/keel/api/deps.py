@@ -91,7 +91,7 @@ def authorize(scope: str | None, resource: str) -> Callable[..., Awaitable[Princ
         decision = await limiter.acquire(RateKey(principal.tenant_id, resource))
         if not decision.allowed:
             raise RateLimited(
-                f"rate limit for {resource} exceeded; retry in {decision.retry_after:.1f}s",
+                f"rate limit for {resource} exceeded; retry in {decision.retry_after:.2f}s",
                 retry_after=decision.retry_after,
             )
         return principal

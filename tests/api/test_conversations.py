@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
@@ -277,3 +278,17 @@ async def test_agents_lists_the_catalog(api: Api) -> None:
     response = await api.client.get("/v1/agents", headers=api.headers(scopes=("runs:read",)))
     assert response.status_code == 200
     assert response.json() == {"data": [{"name": "rune"}, {"name": "sales-card"}]}
+
+
+async def test_concurrent_appends_get_distinct_consecutive_indexes(api: Api) -> None:
+    """`append_turn` is what turn submission builds on: no two turns share an index."""
+    import anyio.to_thread
+
+    conversation_id = await api.conversation()
+    turns = await asyncio.gather(
+        *[anyio.to_thread.run_sync(api.turn, conversation_id, f"q{i}") for i in range(10)]
+    )
+    assert sorted(t.index for t in turns) == list(range(10))
+    got = await api.client.get(f"/v1/conversations/{conversation_id}", headers=api.headers())
+    assert got.json()["turn_count"] == 10
+    assert got.json()["title"] == next(t for t in turns if t.index == 0).input["text"]

@@ -64,7 +64,7 @@ async def test_domain_errors_map_to_their_status(
 ) -> None:
     response = await raising.client.get(f"/test/{name}")
     body = assert_problem(response, status, code)
-    assert body["type"].endswith("/" + code)
+    assert body["type"] == "urn:keel:problem:" + code
     if name == "invalid":
         assert body["errors"] == [{"field": "body.colour", "message": "bad colour"}]
     if name == "rate-limited":

@@ -39,7 +39,8 @@ from keel.ids import new_id
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
-TYPE_BASE = "https://keel.dev/problems/"
+TYPE_BASE = "urn:keel:problem:"
+"""Problem types are URNs: stable names that do not pretend to be a web page."""
 REALM = 'Bearer realm="keel"'
 
 

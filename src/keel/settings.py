@@ -6,8 +6,55 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RateLimitSetting(BaseModel):
+    """A token bucket: `capacity` tokens at most (the burst), refilled at `refill_per_second`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    capacity: float = Field(gt=0)
+    refill_per_second: float = Field(gt=0)
+
+
+def _default_rate_limits() -> dict[str, RateLimitSetting]:
+    # Generous defaults: they stop a runaway client, not a busy tenant.
+    return {
+        "turns": RateLimitSetting(capacity=60, refill_per_second=1),
+        "runs": RateLimitSetting(capacity=60, refill_per_second=1),
+        "reads": RateLimitSetting(capacity=600, refill_per_second=20),
+        "writes": RateLimitSetting(capacity=120, refill_per_second=4),
+    }
+
+
+JwtAlgorithm = Literal["RS256", "ES256"]
+
+
+def _default_jwt_algorithms() -> list[JwtAlgorithm]:
+    return ["RS256", "ES256"]
+
+
+class OidcClaimMapping(BaseModel):
+    """Which JWT claim fills which `Principal` field (Cognito-style defaults).
+
+    `scopes` lists claims to read scopes from: a string claim is split on spaces
+    (OAuth `scope`), a list claim is taken as is (`cognito:groups`).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: str = "custom:tenant_id"
+    user_id: str = "sub"
+    project_id: str | None = "custom:project_id"
+    product_source: str | None = "custom:product_source"
+    session_id: str | None = None
+    scopes: list[str] = Field(default_factory=lambda: ["scope", "cognito:groups"])
+    scope_prefix: str | None = Field(
+        default=None,
+        description="Stripped from each scope, e.g. a Cognito resource server 'keel/'.",
+    )
 
 
 class Settings(BaseSettings):
@@ -73,6 +120,69 @@ class Settings(BaseSettings):
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
 
+    # --- API -------------------------------------------------------------------------
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body accepted (413 beyond)."
+    )
+    api_metadata_max_bytes: int = Field(
+        default=16 * 1024, gt=0, description="Largest `metadata` object, serialised as JSON."
+    )
+    agent_names: list[str] = Field(
+        default_factory=list,
+        description="Agents the API accepts, in addition to the sub-folders of agents_dirs.",
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=24 * 3600, gt=0, description="How long an Idempotency-Key is remembered."
+    )
+    idempotency_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a duplicate waits for the in-flight first request (409 after).",
+    )
+    idempotency_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="An in-flight claim older than this is presumed crashed and taken over.",
+    )
+    rate_limits: dict[str, RateLimitSetting] = Field(
+        default_factory=_default_rate_limits,
+        description="Token bucket per tenant and resource class (turns, runs, reads, writes).",
+    )
+    rate_limit_tenants: dict[str, dict[str, RateLimitSetting]] = Field(
+        default_factory=dict,
+        description="Per-tenant overrides: {tenant_id: {resource class: bucket}}.",
+    )
+
+    # --- OIDC (JWT bearer tokens) ------------------------------------------------------
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Expected `iss`, e.g. https://cognito-idp.<region>.amazonaws.com/<pool>. "
+        "Unset: JWT bearer tokens are refused and only API keys work.",
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="JWKS URL; default <issuer>/.well-known/jwks.json."
+    )
+    oidc_audiences: list[str] = Field(
+        default_factory=list,
+        description="Accepted `aud` (ID tokens) or `client_id` (Cognito access tokens) values.",
+    )
+    oidc_token_use: list[str] = Field(
+        default_factory=list,
+        description="Accepted `token_use` claim values (Cognito: access, id); empty: not checked.",
+    )
+    oidc_algorithms: list[JwtAlgorithm] = Field(
+        default_factory=_default_jwt_algorithms,
+        description="Accepted token algorithms; symmetric ones and `none` are never accepted.",
+    )
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    oidc_jwks_ttl_seconds: float = Field(default=3600.0, gt=0)
+    oidc_jwks_min_refresh_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Unknown `kid`s trigger a JWKS refresh at most this often.",
+    )
+    oidc_claims: OidcClaimMapping = Field(default_factory=OidcClaimMapping)
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.env == "production":
@@ -80,7 +190,17 @@ class Settings(BaseSettings):
                 raise ValueError("KEEL_DATABASE_URL must point at PostgreSQL in production")
             if self.master_key is None:
                 raise ValueError("KEEL_MASTER_KEY is required in production")
+        if self.oidc_issuer is not None and not self.oidc_audiences:
+            raise ValueError("KEEL_OIDC_AUDIENCES is required when KEEL_OIDC_ISSUER is set")
         return self
+
+    @property
+    def resolved_oidc_jwks_url(self) -> str | None:
+        if self.oidc_jwks_url:
+            return self.oidc_jwks_url
+        if self.oidc_issuer:
+            return self.oidc_issuer.rstrip("/") + "/.well-known/jwks.json"
+        return None
 
     @property
     def resolved_database_url(self) -> str:

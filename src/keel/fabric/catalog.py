@@ -96,6 +96,9 @@ class AgentCatalog:
     def names(self) -> list[str]:
         return sorted(self._agents)
 
+    def exists(self, name: str) -> bool:
+        return name in self._agents
+
     def get(self, name: str) -> LoadedAgent:
         try:
             return self._agents[name]

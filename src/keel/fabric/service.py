@@ -339,6 +339,7 @@ class Fabric:
         except Exception as exc:
             self.activities.end(
                 run_id,
+                None,
                 view.status,
                 {"type": "RedriveFailed", "message": str(exc), "step": step_name},
             )

@@ -327,6 +327,36 @@ class UsageRecord(Base):
 # --- api (issue 4) --------------------------------------------------------------------
 
 
+class IdempotencyRecord(Base):
+    """One Idempotency-Key claim: in flight, then the response to replay until it expires.
+
+    Unique per (tenant, user, key): the insert is the claim, so exactly one request wins
+    on SQLite and PostgreSQL alike. `replay` says how to replay: `{"kind": "body"}` (the
+    stored status, headers and body) or `{"kind": "events", "resource_id": …}` for
+    streaming endpoints, which re-send the stored events of that resource instead.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_id", "key", name="uq_idempotency_keys_scope"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="in_flight")
+    response_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    response_headers: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    response_body: Mapped[str | None] = mapped_column(Text, default=None)
+    replay: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
 __all__ = [
     "AgentVersion",
     "ApiKey",
@@ -334,6 +364,7 @@ __all__ = [
     "Base",
     "Conversation",
     "Feedback",
+    "IdempotencyRecord",
     "Prompt",
     "PromptAlias",
     "PromptAliasEvent",

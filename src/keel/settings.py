@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = Field(
         default=None, description="Base64 32-byte key wrapping per-tenant vault keys."
     )
+    policy_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Deployment-wide Cedar policy folders (*.cedar); agent folders add their "
+        "own policies/ on top.",
+    )
     approval_ttl_seconds: int = 7 * 24 * 3600
     otlp_endpoint: str | None = None
     log_level: str = "INFO"

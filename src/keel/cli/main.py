@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import db, server
+from keel.cli import audit, db, policy, secrets, server
 
 app = typer.Typer(
     name="keel",
@@ -13,6 +13,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(policy.app, name="policy")
+app.add_typer(audit.app, name="audit")
+app.add_typer(secrets.app, name="secrets")
 app.command("up")(server.up)
 
 

@@ -31,7 +31,7 @@ import base64
 import binascii
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from keel.control.findings import Finding, GuardrailContext
@@ -154,8 +154,21 @@ _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-
 _HEX = re.compile(r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{2}){16,}(?![0-9a-fA-F])")
 
 
-def normalize(text: str) -> tuple[str, list[int]]:
+_SPECIAL = _ZERO_WIDTH | _BIDI
+
+
+def normalize(text: str) -> tuple[str, Sequence[int]]:
     """Matching form of `text` and, for each of its characters, the index it came from."""
+    if text.isascii():
+        return text.lower(), range(len(text))
+    lowered = text.lower()
+    if (
+        len(lowered) == len(text)
+        and unicodedata.is_normalized("NFKC", text)
+        and not _SPECIAL.intersection(text)
+        and not any(_TAG_START <= ord(ch) <= _TAG_END for ch in text if ord(ch) > 0xFFFF)
+    ):
+        return lowered.translate(_CONFUSABLES), range(len(text))
     out: list[str] = []
     index: list[int] = []
     for i, ch in enumerate(text):
@@ -165,7 +178,7 @@ def normalize(text: str) -> tuple[str, list[int]]:
             out.append(decoded.lower())
             index.extend([i] * len(decoded))
             continue
-        if ch in _ZERO_WIDTH or ch in _BIDI:
+        if ch in _SPECIAL:
             continue
         folded = unicodedata.normalize("NFKC", ch).lower().translate(_CONFUSABLES)
         out.append(folded)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from urllib.parse import quote, quote_plus
 
@@ -107,3 +108,14 @@ def test_any_planted_secret_never_survives(secret: str, before: str, after: str)
     r = SecretRedactor([secret])
     for form in (secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode()):
         assert form not in r.scrub(before + form + after)
+
+
+def test_logging_filter_scrubs_formatted_messages(
+    redactor: SecretRedactor, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger("keel.test.redaction")
+    caplog.handler.addFilter(redactor.logging_filter())
+    with caplog.at_level(logging.INFO, logger="keel.test.redaction"):
+        logger.info("calling CRM with token %s", SECRET)
+    assert SECRET not in caplog.text
+    assert REPLACEMENT in caplog.text

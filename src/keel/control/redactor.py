@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import string
 import threading
@@ -167,6 +168,20 @@ class SecretRedactor:
             last = end
         parts.append(text[last:])
         return "".join(parts)
+
+    def logging_filter(self) -> logging.Filter:
+        """A `logging.Filter` that scrubs each record's formatted message (attach it to handlers)."""
+        redactor = self
+
+        class _Scrub(logging.Filter):
+            def filter(self, record: logging.LogRecord) -> bool:
+                message = record.getMessage()
+                scrubbed = redactor.scrub(message)
+                if scrubbed is not message:
+                    record.msg, record.args = scrubbed, None
+                return True
+
+        return _Scrub()
 
     def scrub_value(self, value: T) -> T:
         """Scrub every string (and mapping key) inside a JSON-like value; other leaves as is."""

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
         "models genai-prices does not know (self-hosted, offline). Example: "
         '{"offline:*": [0.5, 1.5]}.',
     )
+    policy_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Deployment-wide Cedar policy folders (*.cedar); agent folders add their "
+        "own policies/ on top.",
+    )
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
 

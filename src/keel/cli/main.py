@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import agents, db, keys, run, runs, server
+from keel.cli import agents, audit, db, keys, policy, run, runs, secrets, server
 
 app = typer.Typer(
     name="keel",
@@ -20,6 +20,9 @@ app.command("chat")(run.chat)
 app.add_typer(agents.app, name="agents")
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(runs.approvals_app, name="approvals")
+app.add_typer(policy.app, name="policy")
+app.add_typer(audit.app, name="audit")
+app.add_typer(secrets.app, name="secrets")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 

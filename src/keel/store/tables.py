@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -321,6 +322,86 @@ class UsageRecord(Base):
 # --- control (issue 5) ----------------------------------------------------------------
 
 
+class AuditEntry(Base):
+    """One append-only, hash-chained audit ledger entry (`keel.control.ledger`).
+
+    Chains are per tenant: `chain` is the tenant id, or "" for global entries. `seq` is dense
+    per chain from 1; `hash` = sha256(prev_hash + canonical JSON of the entry's own fields).
+    `data` is stored as the canonical JSON text that was hashed, so the bytes verified are the
+    bytes written on SQLite and PostgreSQL alike. No foreign key to tenants: the ledger must
+    outlive (and never cascade with) the rows it describes.
+    """
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_audit_entries_tenant_kind", "tenant_id", "kind", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    tenant_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The newest entry of each audit chain; locked by every append, so chains never fork."""
+
+    __tablename__ = "audit_heads"
+
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VaultDataKey(Base):
+    """A tenant's data key, wrapped by the key provider (master key or KMS); never stored bare."""
+
+    __tablename__ = "vault_data_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    provider: Mapped[str] = mapped_column(String(64))
+    master_key_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VaultSecret(Base):
+    """One version of a named tenant secret, AES-256-GCM encrypted under the tenant's data key.
+
+    Deleting wipes `ciphertext`/`nonce` (crypto-shredding) and keeps the row as a tombstone.
+    """
+
+    __tablename__ = "vault_secrets"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", "version"),
+        Index("ix_vault_secrets_tenant_name", "tenant_id", "name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    data_key_version: Mapped[int] = mapped_column(Integer)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    nonce: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_by: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
 # --- evals (issue 6) ------------------------------------------------------------------
 
 
@@ -361,6 +442,8 @@ __all__ = [
     "AgentVersion",
     "ApiKey",
     "Approval",
+    "AuditEntry",
+    "AuditHead",
     "Base",
     "Conversation",
     "Feedback",
@@ -374,4 +457,6 @@ __all__ = [
     "Tenant",
     "Turn",
     "UsageRecord",
+    "VaultDataKey",
+    "VaultSecret",
 ]

@@ -74,10 +74,10 @@ def gaming(
     ]
     if ups and downs:
         details = [
-            f"judge {m.name} up {_fmt(m.delta)} (95% CI [{_fmt(m.ci_low)}, {_fmt(m.ci_high)}])"
+            f"{m.name} (judge) up {_fmt(m.delta)} (95% CI [{_fmt(m.ci_low)}, {_fmt(m.ci_high)}])"
             for m in ups
         ] + [
-            f"oracle {m.name} down {_fmt(m.delta)} (95% CI [{_fmt(m.ci_low)}, {_fmt(m.ci_high)}])"
+            f"{m.name} (oracle) down {_fmt(m.delta)} (95% CI [{_fmt(m.ci_low)}, {_fmt(m.ci_high)}])"
             for m in downs
         ]
         return TripwireResult(

@@ -136,7 +136,11 @@ def snapshot(
         next_step = index % 5 in (0, 2)
     value = format_value(int(case.inputs["project_value"]), loc)
     clause = VALUE[loc].format(value=value) if mention_value else NO_VALUE[loc]
-    parts = [BODY[loc].format(company=case.inputs["company"], city=case.inputs["city"], value_clause=clause)]
+    parts = [
+        BODY[loc].format(
+            company=case.inputs["company"], city=case.inputs["city"], value_clause=clause
+        )
+    ]
     if index % 2 == 0:
         parts.append(PROOF[loc])
     parts += [PUFF[loc]] * puff

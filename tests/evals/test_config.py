@@ -31,12 +31,19 @@ evals:
 
 def test_a_full_config_parses_and_builds(tmp_path: Path) -> None:
     (tmp_path / "evals").mkdir()
-    (tmp_path / "evals" / "cases.jsonl").write_text('{"id": "a", "inputs": {}, "metadata": {"locale": "sv"}}\n')
+    (tmp_path / "evals" / "cases.jsonl").write_text(
+        '{"id": "a", "inputs": {}, "metadata": {"locale": "sv"}}\n'
+    )
     (tmp_path / "evals" / "rubric.md").write_text("- Mentions the project value\n")
     config = parse_eval_config(yaml.safe_load(AGENT_YAML)["evals"])
     dataset, scorers, panels = load_eval_parts(config, base_dir=tmp_path)
     assert len(dataset) == 1
-    assert [s.name for s in scorers] == ["schema", "word_count:snapshot", "language:snapshot", "no_guarantees"]
+    assert [s.name for s in scorers] == [
+        "schema",
+        "word_count:snapshot",
+        "language:snapshot",
+        "no_guarantees",
+    ]
     assert [s.blocking for s in scorers] == [False, False, False, True]
     assert panels[0].k == 3 and panels[0].rubric.startswith("- Mentions")
     assert [j.seed for j in panels[0].judges] == [0, 1, 2]
@@ -66,7 +73,9 @@ def test_errors_name_the_field_in_agent_yaml_terms() -> None:
         "evals.gate.kappa_floor",
         "evals.gate.typo",
     } <= fields
-    assert "agent.yaml:evals.scorers[0]: Value error, min (200) is greater than max (100)" in str(err.value)
+    assert "agent.yaml:evals.scorers[0]: Value error, min (200) is greater than max (100)" in str(
+        err.value
+    )
 
 
 def test_judges_need_exactly_one_rubric_source() -> None:

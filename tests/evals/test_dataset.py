@@ -11,9 +11,19 @@ from keel.evals.dataset import EvalCase, EvalDataset, cases_from_runs, load_data
 GOOD = "\n".join(
     json.dumps(c)
     for c in [
-        {"id": "a", "inputs": {"company": "Acme"}, "expected": None, "metadata": {"locale": "sv", "tier": "gold"}},
+        {
+            "id": "a",
+            "inputs": {"company": "Acme"},
+            "expected": None,
+            "metadata": {"locale": "sv", "tier": "gold"},
+        },
         {"id": "b", "inputs": {"company": "Beta"}, "metadata": {"locale": "en", "tier": "gold"}},
-        {"id": "c", "inputs": {"company": "Ceta"}, "expected": {"snapshot": "x"}, "metadata": {"locale": "sv"}},
+        {
+            "id": "c",
+            "inputs": {"company": "Ceta"},
+            "expected": {"snapshot": "x"},
+            "metadata": {"locale": "sv"},
+        },
     ]
 )
 
@@ -60,7 +70,12 @@ def test_an_empty_or_missing_file_is_an_error(tmp_path: Path) -> None:
 def test_version_is_a_content_hash_independent_of_order_and_formatting() -> None:
     ds = parse_dataset(GOOD)
     reordered = parse_dataset("\n".join(reversed(GOOD.splitlines())))
-    reformatted = parse_dataset("\n".join(json.dumps(json.loads(line), indent=None, separators=(", ", " : ")) for line in GOOD.splitlines()))
+    reformatted = parse_dataset(
+        "\n".join(
+            json.dumps(json.loads(line), indent=None, separators=(", ", " : "))
+            for line in GOOD.splitlines()
+        )
+    )
     assert ds.version == reordered.version == reformatted.version
     assert len(ds.version) == 64
     changed = parse_dataset(GOOD.replace("Ceta", "Zeta"))
@@ -87,7 +102,9 @@ def test_round_trips_through_jsonl_and_pydantic_evals() -> None:
 def test_a_pydantic_evals_dataset_without_case_names_is_refused() -> None:
     from pydantic_evals import Case, Dataset
 
-    pe = Dataset[dict, dict, dict](name="prod", cases=[Case(inputs={"x": 1}), Case(name="k", inputs={"x": 2})])
+    pe = Dataset[dict, dict, dict](
+        name="prod", cases=[Case(inputs={"x": 1}), Case(name="k", inputs={"x": 2})]
+    )
     with pytest.raises(SpecError, match="cases\\[0\\]"):
         EvalDataset.from_pydantic_evals(pe)
 

@@ -11,7 +11,9 @@ from .language_samples import SNAPSHOTS, STORIES
 
 @pytest.mark.parametrize("code", SUPPORTED)
 @pytest.mark.parametrize("texts", [SNAPSHOTS, STORIES], ids=["snapshot", "story"])
-def test_detects_every_supported_language_on_100_word_texts(code: str, texts: dict[str, str]) -> None:
+def test_detects_every_supported_language_on_100_word_texts(
+    code: str, texts: dict[str, str]
+) -> None:
     text = texts[code]
     assert len(text.split()) >= 100
     guess = detect_language(text)
@@ -19,7 +21,9 @@ def test_detects_every_supported_language_on_100_word_texts(code: str, texts: di
     assert guess.confidence > 0.15
 
 
-@pytest.mark.parametrize(("a", "b"), [("da", "no"), ("no", "da"), ("da", "sv"), ("no", "sv"), ("cs", "sk"), ("sk", "cs")])
+@pytest.mark.parametrize(
+    ("a", "b"), [("da", "no"), ("no", "da"), ("da", "sv"), ("no", "sv"), ("cs", "sk"), ("sk", "cs")]
+)
 def test_close_pairs_are_separated_by_a_clear_margin(a: str, b: str) -> None:
     for texts in (SNAPSHOTS, STORIES):
         scores = detect_language(texts[a]).scores
@@ -37,7 +41,15 @@ def test_detection_is_deterministic() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "code"),
-    [("sv-SE", "sv"), ("nb_NO", "no"), ("nn", "no"), ("Danish", "da"), ("cs-CZ", "cs"), ("SK", "sk"), ("pt-BR", None)],
+    [
+        ("sv-SE", "sv"),
+        ("nb_NO", "no"),
+        ("nn", "no"),
+        ("Danish", "da"),
+        ("cs-CZ", "cs"),
+        ("SK", "sk"),
+        ("pt-BR", None),
+    ],
 )
 def test_locales_and_names_normalise_to_codes(raw: str, code: str | None) -> None:
     assert normalise_language(raw) == code

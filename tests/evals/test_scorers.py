@@ -58,9 +58,16 @@ def test_schema_against_the_agents_output_model() -> None:
 
 
 def test_schema_against_a_json_schema_file(tmp_path: Path) -> None:
-    schema = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer", "minimum": 0}}}
+    schema = {
+        "type": "object",
+        "required": ["n"],
+        "properties": {"n": {"type": "integer", "minimum": 0}},
+    }
     (tmp_path / "out.schema.json").write_text(json.dumps(schema))
-    s = bind_scorers(SPECS.validate_python([{"type": "schema", "json_schema_file": "out.schema.json"}]), base_dir=tmp_path)[0]
+    s = bind_scorers(
+        SPECS.validate_python([{"type": "schema", "json_schema_file": "out.schema.json"}]),
+        base_dir=tmp_path,
+    )[0]
     assert s.score(CASE, out({"n": 3})).value == 1.0
     bad = s.score(CASE, out({"n": -1}))
     assert bad.value == 0.0 and "$.n" in bad.reason
@@ -76,14 +83,19 @@ def test_schema_needs_some_schema() -> None:
 
 def test_a_missing_schema_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"missing\.json"):
-        bind_scorers(SPECS.validate_python([{"type": "schema", "json_schema_file": "missing.json"}]), base_dir=tmp_path)
+        bind_scorers(
+            SPECS.validate_python([{"type": "schema", "json_schema_file": "missing.json"}]),
+            base_dir=tmp_path,
+        )
 
 
 def test_equals_a_value_or_the_cases_expected() -> None:
     s = one({"type": "equals", "field": "tier", "value": "gold"})
     assert s.score(CASE, out({"tier": "gold"})).value == 1.0
     assert s.score(CASE, out({"tier": "silver"})).reason == "'silver' != 'gold'"
-    ref = one({"type": "equals", "name": "tier_ok", "field": "tier", "expected_from": "expected.tier"})
+    ref = one(
+        {"type": "equals", "name": "tier_ok", "field": "tier", "expected_from": "expected.tier"}
+    )
     assert ref.name == "tier_ok"
     assert ref.score(CASE, out({"tier": "gold"})).value == 1.0
     no_expected = EvalCase(id="x", inputs={})
@@ -104,7 +116,15 @@ def test_regex_must_and_must_not_match() -> None:
     must = one({"type": "regex", "field": "snapshot", "pattern": r"\d{2} MSEK"})
     assert must.score(CASE, out({"snapshot": "worth 48 MSEK"})).value == 1.0
     assert must.score(CASE, out({"snapshot": "worth a lot"})).value == 0.0
-    never = one({"type": "regex", "field": "snapshot", "pattern": "guarantee", "must_match": False, "ignore_case": True})
+    never = one(
+        {
+            "type": "regex",
+            "field": "snapshot",
+            "pattern": "guarantee",
+            "must_match": False,
+            "ignore_case": True,
+        }
+    )
     bad = never.score(CASE, out({"snapshot": "We GUARANTEE it"}))
     assert bad.value == 0.0 and "GUARANTEE" in bad.reason
 
@@ -158,7 +178,10 @@ def test_latency_and_cost_thresholds_are_not_oracles_by_default() -> None:
 def test_a_missing_field_or_a_failed_run_scores_zero_with_the_reason() -> None:
     s = one({"type": "word_count", "field": "snapshot", "min": 1})
     assert s.score(CASE, out({"other": 1})).reason.startswith("output has no field 'snapshot'")
-    assert s.score(CASE, out("plain text")).reason == "output is plain text, it has no field 'snapshot'"
+    assert (
+        s.score(CASE, out("plain text")).reason
+        == "output is plain text, it has no field 'snapshot'"
+    )
     failed = s.score(CASE, CaseOutput(error="TimeoutError: slow"))
     assert failed.value == 0.0 and failed.reason == "run failed: TimeoutError: slow"
 
@@ -179,7 +202,9 @@ def test_blocking_failures_name_the_blocking_scorers_only() -> None:
 
 def test_scorer_names_must_be_unique() -> None:
     with pytest.raises(InvalidInput, match="both named"):
-        bind_scorers(SPECS.validate_python([{"type": "length", "max": 3}, {"type": "length", "max": 4}]))
+        bind_scorers(
+            SPECS.validate_python([{"type": "length", "max": 3}, {"type": "length", "max": 4}])
+        )
 
 
 def test_any_synchronous_pydantic_evals_evaluator_is_a_scorer() -> None:

@@ -7,6 +7,7 @@ opened offline.
 
 from __future__ import annotations
 
+import textwrap
 from html import escape
 
 from keel.evals.report import CaseComparison, GateReport, MetricSummary
@@ -26,31 +27,45 @@ def _cell(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _wrap(text: str, *, indent: int, first: int = 0) -> str:
+    return textwrap.fill(
+        text,
+        width=_W,
+        initial_indent=" " * first,
+        subsequent_indent=" " * indent,
+        break_long_words=True,
+        break_on_hyphens=False,
+    )
+
+
 def render_text(report: GateReport) -> str:
     """Plain text, at most 100 columns wide, no colour codes."""
     lines = [
         "=" * _W,
         f"GATE {report.verdict}  {report.agent} · {report.prompt_name} "
         f"v{report.candidate_version} vs v{report.baseline_version}",
-        f"dataset {report.dataset_name} ({report.dataset_size} cases, version {report.dataset_version[:12]})"
-        f"  config {report.config_hash[:12]}  seed {report.seed}  {report.created_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"dataset {report.dataset_name} ({report.dataset_size} cases, version {report.dataset_version[:12]})",
+        f"config {report.config_hash[:12]}  seed {report.seed}  {report.created_at:%Y-%m-%d %H:%M:%S} UTC"
+        f"  primary {report.primary_metric}  rule {report.gate.pass_rule}",
         "=" * _W,
     ]
-    lines += [f"{'•' if report.passed else '✗'} {r}" for r in report.reasons]
+    mark = "•" if report.passed else "✗"
+    lines += [_wrap(f"{mark} {r}", indent=2) for r in report.reasons]
     lines.append("")
     header = (
-        f"{'metric':<22} {'kind':<6} {'n':>4} {'baseline':>8} {'candidate':>9} {'delta':>7} "
-        f"{'95% CI':>17} {'p':>7} {'p(Holm)':>7}  {'':<8}"
+        f"{'metric':<20} {'kind':<7} {'n':>4} {'base':>6} {'cand':>6} {'delta':>7} "
+        f"{'95% CI':>17} {'p':>6} {'p Holm':>7}  {'':<8}"
     )
-    lines += [header, "-" * _W]
+    lines += [header.rstrip(), "-" * _W]
     for m in report.metrics:
         ci = f"[{_f(m.ci_low, '+.3f')}, {_f(m.ci_high, '+.3f')}]" if m.ci_low is not None else "—"
         kind = m.kind + ("*" if m.oracle else "")
-        lines.append(
-            f"{_cell(m.name, 22):<22} {kind:<6} {m.n:>4} {_f(m.baseline_mean):>8} "
-            f"{_f(m.candidate_mean):>9} {_f(m.delta, '+.3f'):>7} {ci:>17} "
-            f"{_f(m.p_value, '.4f'):>7} {_f(m.p_holm, '.4f'):>7}  {_sig(m):<8}"
+        row = (
+            f"{_cell(m.name, 20):<20} {kind:<7} {m.n:>4} {_f(m.baseline_mean):>6} "
+            f"{_f(m.candidate_mean):>6} {_f(m.delta, '+.3f'):>7} {ci:>17} "
+            f"{_f(m.p_value, '.4f'):>6} {_f(m.p_holm, '.4f'):>7}  {_sig(m):<8}"
         )
+        lines.append(row.rstrip())
     lines.append("(* oracle: a deterministic rule; feeds the gaming tripwire)")
     if report.kappas:
         lines += [
@@ -64,8 +79,10 @@ def render_text(report: GateReport) -> str:
             )
     lines += ["", "tripwires", "-" * 62]
     for t in report.tripwires:
-        lines.append(f"{'FIRED' if t.fired else 'ok':<6} {t.name:<17} {t.summary}")
-        lines += [f"{'':<24} {d}" for d in t.details]
+        lines.append(
+            _wrap(f"{'FIRED' if t.fired else 'ok':<6} {t.name:<17} {t.summary}", indent=25)
+        )
+        lines += [_wrap(d, indent=25, first=25) for d in t.details]
     if report.slices:
         lines += [
             "",

@@ -95,3 +95,28 @@ def test_the_fingerprint_changes_with_any_setting() -> None:
     b = parse_eval_config({"gate": {"alpha": 0.01}})
     assert a.fingerprint() == parse_eval_config({}).fingerprint()
     assert a.fingerprint() != b.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "evals",
+    [
+        {"dataset": "../outside.jsonl"},
+        {"dataset": "/etc/passwd"},
+        {"dataset": "cases.jsonl", "judges": {"rubric": "../../etc/passwd"}},
+        {
+            "dataset": "cases.jsonl",
+            "scorers": [{"type": "schema", "json_schema_file": "../secret.json"}],
+        },
+    ],
+)
+def test_config_files_cannot_escape_the_agent_folder(
+    tmp_path: Path, evals: dict[str, object]
+) -> None:
+    """Attack: a deployed agent folder points its rubric at a server file to leak it to a judge."""
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "cases.jsonl").write_text('{"id": "a", "inputs": {}}\n')
+    (tmp_path / "outside.jsonl").write_text('{"id": "a", "inputs": {}}\n')
+    (tmp_path / "secret.json").write_text('{"type": "object"}')
+    with pytest.raises(SpecError, match="inside the agent folder"):
+        load_eval_parts(parse_eval_config(evals), base_dir=agent)

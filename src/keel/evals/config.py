@@ -37,6 +37,7 @@ from keel.errors import SpecError, SpecProblem
 from keel.evals.dataset import EvalDataset, canonical_json, load_dataset
 from keel.evals.gate_config import GateConfig
 from keel.evals.panel import JudgePanel, JudgePanelSpec, build_panel
+from keel.evals.paths import inside
 from keel.evals.scorers import SCORER_TYPES, Scorer, ScorerSpec, bind_scorers
 
 
@@ -105,7 +106,9 @@ def load_eval_parts(
     output_model: type[BaseModel] | None = None,
 ) -> tuple[EvalDataset, list[Scorer], list[JudgePanel]]:
     """Read the dataset and rubrics relative to the agent folder and build the scorers and panels."""
-    dataset = load_dataset(base_dir / config.dataset)
+    dataset = load_dataset(
+        inside(base_dir, config.dataset, source="agent.yaml", field="evals.dataset")
+    )
     scorers = bind_scorers(config.scorers, base_dir=base_dir, output_model=output_model)
     panels = [build_panel(spec, base_dir=base_dir) for spec in config.judges]
     names = [s.name for s in scorers] + [p.name for p in panels]

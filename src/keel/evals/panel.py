@@ -26,6 +26,7 @@ from keel.errors import InvalidInput, SpecError, SpecProblem
 from keel.evals.dataset import EvalCase
 from keel.evals.jsonpath import PathNotFound, parse_path
 from keel.evals.judges import Judge, JudgeScale, JudgeVerdict
+from keel.evals.paths import inside
 from keel.evals.runner import CaseOutput
 from keel.evals.scorers import as_text
 
@@ -166,7 +167,7 @@ def build_panel(spec: JudgePanelSpec, *, base_dir: Path | None = None) -> JudgeP
         rubric = spec.rubric_text
     else:
         assert spec.rubric is not None
-        path = (base_dir or Path(".")) / spec.rubric
+        path = inside(base_dir, spec.rubric, source="agent.yaml", field="evals.judges.rubric")
         try:
             rubric = path.read_text(encoding="utf-8")
         except OSError as e:

@@ -46,6 +46,7 @@ from keel.errors import InvalidInput, SpecError, SpecProblem
 from keel.evals.dataset import EvalCase, canonical_json
 from keel.evals.jsonpath import JsonPath, PathNotFound, parse_path
 from keel.evals.language import LANGUAGE_NAMES, detect_language, normalise_language
+from keel.evals.paths import inside
 from keel.evals.runner import CaseOutput
 
 _WORDS = re.compile(r"\S+")
@@ -231,7 +232,9 @@ class SchemaScorer(ScorerBase):
     ) -> SchemaScorer:
         """Resolve `json_schema_file` against the agent folder, or adopt the agent's output model."""
         if self.json_schema_file is not None:
-            path = (base_dir or Path(".")) / self.json_schema_file
+            path = inside(
+                base_dir, self.json_schema_file, source="agent.yaml", field="json_schema_file"
+            )
             try:
                 schema = json.loads(path.read_text(encoding="utf-8"))
                 jsonschema.Draft202012Validator.check_schema(schema)

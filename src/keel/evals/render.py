@@ -113,7 +113,7 @@ def render_json(report: GateReport) -> str:
     return report.model_dump_json(indent=2)
 
 
-def ci_svg(m: MetricSummary, *, width: int = 360, height: int = 56) -> str:
+def ci_svg(m: MetricSummary, *, width: int = 240, height: int = 56) -> str:
     """An inline SVG: the zero line, the 95 % CI as a bar and the mean delta as a dot."""
     label = escape(m.name)
     if m.delta is None or m.ci_low is None or m.ci_high is None:
@@ -145,13 +145,14 @@ def ci_svg(m: MetricSummary, *, width: int = 360, height: int = 56) -> str:
 
 
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#24292f;padding:0 1rem}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;color:#24292f;padding:0 1rem}
 h1{font-size:1.4rem;margin:0 0 .3rem} h2{font-size:1.1rem;margin-top:2rem}
 .verdict{display:inline-block;padding:.15rem .6rem;border-radius:4px;color:#fff;font-weight:600}
 .PASS{background:#1a7f37}.FAIL{background:#cf222e}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}
 th,td{border-bottom:1px solid #d0d7de;padding:.3rem .5rem;text-align:right;vertical-align:middle}
 th:first-child,td:first-child{text-align:left} td.l,th.l{text-align:left}
+.metrics td,.metrics th{white-space:nowrap;font-size:13px}
 .muted,.axis{fill:#57606a;color:#57606a;font-size:11px} .fired{color:#cf222e;font-weight:600}
 .better{color:#1a7f37;font-weight:600}.worse{color:#cf222e;font-weight:600}
 code{font-size:12px} details{margin:.3rem 0} pre{white-space:pre-wrap;background:#f6f8fa;padding:.5rem}
@@ -224,7 +225,7 @@ config <code>{e(report.config_hash)}</code> · seed {report.seed} · {report.cre
 primary metric <b>{e(primary)}</b> · {report.duration_s:.2f} s</p>
 <ul>{reasons}</ul>
 <h2>Metrics (candidate − baseline)</h2>
-<table><tr><th>metric</th><th class="l">kind</th><th>n</th><th>baseline</th><th>candidate</th><th>Δ</th>
+<table class="metrics"><tr><th>metric</th><th class="l">kind</th><th>n</th><th>baseline</th><th>candidate</th><th>Δ</th>
 <th>95% CI</th><th>p</th><th>p (Holm)</th><th></th><th>Δ with 95% CI</th></tr>{rows}</table>
 <h2>Judge agreement (Fleiss' kappa, floor {report.gate.kappa_floor})</h2>
 <table><tr><th>panel</th><th>judges</th><th>baseline</th><th>candidate</th></tr>{kappas}</table>

@@ -405,6 +405,37 @@ class VaultSecret(Base):
 # --- evals (issue 6) ------------------------------------------------------------------
 
 
+class EvalReport(Base):
+    """A gate report: candidate vs baseline prompt version on one dataset version.
+
+    `report` holds the whole `keel.evals.report.GateReport` as JSON; the columns are what a
+    promotion looks it up by (`latest PASS for prompt, candidate, baseline, dataset`).
+    """
+
+    __tablename__ = "eval_reports"
+    __table_args__ = (
+        Index(
+            "ix_eval_reports_lookup",
+            "prompt_name",
+            "candidate_version",
+            "baseline_version",
+            "dataset_version",
+            "created_at",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(100), index=True)
+    prompt_name: Mapped[str] = mapped_column(String(100))
+    candidate_version: Mapped[int] = mapped_column(Integer)
+    baseline_version: Mapped[int] = mapped_column(Integer)
+    dataset_version: Mapped[str] = mapped_column(String(64))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(8))
+    report: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- api (issue 4) --------------------------------------------------------------------
 
 
@@ -446,6 +477,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "Conversation",
+    "EvalReport",
     "Feedback",
     "IdempotencyRecord",
     "Prompt",

@@ -71,7 +71,9 @@ def create_app(
     app.state.settings = settings
     app.state.db = database
     app.state.fabric = fabric
-    app.state.agents = agents or (fabric.catalog if fabric is not None else SettingsAgentCatalog(settings))
+    app.state.agents = agents or (
+        fabric.catalog if fabric is not None else SettingsAgentCatalog(settings)
+    )
     app.state.authenticator = authenticator
     app.state.rate_limiter = limiter
     app.state.resolve_principal = resolve_principal

@@ -6,6 +6,8 @@ key made of (workflow id, step id, index), so a re-executed step writes them onc
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -16,14 +18,15 @@ from keel.fabric import approvals
 from keel.fabric.approvals import ApprovalRequest, ApprovalStatus
 from keel.fabric.engine import DurableEngine, segment_workflow_id
 from keel.fabric.events import EventType
-from keel.fabric.runs import RunStore, RunTx
+from keel.fabric.runs import RunStore, RunTx, RunView
 from keel.fabric.states import RunStatus, is_terminal
 from keel.observability.cost import request_cost
 from keel.settings import Settings
-from keel.store.tables import Conversation, Run, RunEvent, Turn, UsageRecord
+from keel.store.tables import Conversation, Run, Turn, UsageRecord
 from keel.store.types import utcnow
 
 PREVIEW_CHARS = 280
+log = logging.getLogger(__name__)
 
 
 def step_key(index: int | str = 0) -> str | None:
@@ -43,10 +46,29 @@ def output_text(output: dict[str, Any] | None) -> str:
 
 
 class Activities:
-    def __init__(self, store: RunStore, engine: DurableEngine, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        engine: DurableEngine,
+        settings: Settings,
+        listeners: Sequence[Callable[[RunView], None]] = (),
+    ) -> None:
         self.store = store
         self.engine = engine
         self.settings = settings
+        self.listeners = list(listeners)
+
+    def finished(self, run_id: str) -> None:
+        """Tell the listeners a run ended (after its transaction committed). A step that
+        re-executes after a crash may tell them twice: listeners key their work by run id."""
+        if not self.listeners:
+            return
+        view = self.store.get_internal(run_id)
+        for listener in self.listeners:
+            try:
+                listener(view)
+            except Exception:
+                log.exception("run-finished listener failed for %s", run_id)
 
     # --- segment start --------------------------------------------------------------------
 
@@ -57,50 +79,55 @@ class Activities:
             run = tx.run
             if is_terminal(run.status) or run.segment != segment:
                 return {"skip": True, "status": run.status}
-            if run.deadline is not None and run.deadline <= utcnow():
-                tx.transition(
-                    RunStatus.TIMED_OUT,
-                    {"reason": "deadline passed before the run started"},
-                    key=step_key(),
-                )
+            expired = run.deadline is not None and run.deadline <= utcnow()
+            if expired:
+                reason = {"reason": "deadline passed before the run started"}
+                tx.transition(RunStatus.TIMED_OUT, reason, key=step_key())
                 self._finish_turn(tx)
                 self._release_successors(tx)
-                return {"skip": True, "status": run.status}
-            if run.status == RunStatus.QUEUED:
-                tx.transition(
-                    RunStatus.RUNNING,
-                    {"segment": segment, "worker": self.settings.worker_id},
-                    key=step_key(),
-                )
-            history: list[Any] | None = None
-            decisions: list[dict[str, Any]] = []
-            if segment > 0:
-                history = list(run.messages or [])
-                decisions = [
-                    {"tool_call_id": d.tool_call_id, "status": d.status, "note": d.note}
-                    for d in approvals.decisions(tx.session, run_id, segment - 1)
-                ]
-            elif run.conversation_id is not None:
-                conversation = tx.session.get(Conversation, run.conversation_id)
-                history = (
-                    list((conversation.history or {}).get("messages", [])) if conversation else None
-                )
-            return {
-                "skip": False,
-                "agent": run.agent,
-                "spec_version": run.spec_version,
-                "tenant_id": run.tenant_id,
-                "user_id": run.user_id,
-                "model": run.model,
-                "input": dict(run.input),
-                "instructions": run.instructions or "",
-                "user_prompt": run.user_prompt,
-                "history": history,
-                "decisions": decisions,
-                "remaining": (run.deadline - utcnow()).total_seconds() if run.deadline else None,
-                "prompt_name": run.prompt_name,
-                "prompt_version": run.prompt_version,
-            }
+                start: dict[str, Any] = {"skip": True, "status": run.status}
+            else:
+                start = self._start(tx, segment)
+        if expired:
+            self.finished(run_id)
+        return start
+
+    def _start(self, tx: RunTx, segment: int) -> dict[str, Any]:
+        run = tx.run
+        if run.status == RunStatus.QUEUED:
+            tx.transition(
+                RunStatus.RUNNING,
+                {"segment": segment, "worker": self.settings.worker_id},
+                key=step_key(),
+            )
+        history: list[Any] | None = None
+        decisions: list[dict[str, Any]] = []
+        if segment > 0:
+            history = list(run.messages or [])
+            decisions = [
+                {"tool_call_id": d.tool_call_id, "status": d.status, "note": d.note}
+                for d in approvals.decisions(tx.session, run.id, segment - 1)
+            ]
+        elif run.conversation_id is not None:
+            conversation = tx.session.get(Conversation, run.conversation_id)
+            if conversation is not None:
+                history = list((conversation.history or {}).get("messages", []))
+        return {
+            "skip": False,
+            "agent": run.agent,
+            "spec_version": run.spec_version,
+            "tenant_id": run.tenant_id,
+            "user_id": run.user_id,
+            "model": run.model,
+            "input": dict(run.input),
+            "instructions": run.instructions or "",
+            "user_prompt": run.user_prompt,
+            "history": history,
+            "decisions": decisions,
+            "remaining": (run.deadline - utcnow()).total_seconds() if run.deadline else None,
+            "prompt_name": run.prompt_name,
+            "prompt_version": run.prompt_version,
+        }
 
     def resume_if_queued(self, run_id: str) -> None:
         """A re-driven (forked) workflow reuses the recorded start step, so it marks the run
@@ -131,9 +158,13 @@ class Activities:
             cost = request_cost(
                 info["model"], info["input_tokens"], info["output_tokens"], self.settings
             )
-            tx.event(EventType.MODEL_RESPONSE, {**info, "cost_usd": cost.usd}, key=key)
+            text = str(info.pop("text", "") or "")
+            # the text itself is delivered only by the `output` event, after run-time checks
+            data = {**info, "text_chars": len(text), "cost_usd": cost.usd}
+            tx.event(EventType.MODEL_RESPONSE, data, key=key)
             if not first_time:
                 return
+            run.partial_text = (run.partial_text or "") + text
             usage = dict(run.usage or {})
             for field in ("input_tokens", "output_tokens"):
                 usage[field] = int(usage.get(field, 0)) + int(info[field])
@@ -212,7 +243,9 @@ class Activities:
             )
             self._finish_turn(tx, messages)
             self._release_successors(tx)
-            return run.status
+            status = run.status
+        self.finished(run_id)
+        return status
 
     def end(
         self,
@@ -228,7 +261,8 @@ class Activities:
             run = tx.run
             if is_terminal(run.status) or (segment is not None and not _current(run, segment)):
                 return run.status
-            partial = partial_output(tx)
+            # a blocked output is never delivered, not even as a partial one
+            partial = partial_output(tx) if status != RunStatus.BLOCKED else ""
             if partial:
                 run.output = {"type": "text", "text": partial, "partial": True}
             if messages is not None:
@@ -237,7 +271,9 @@ class Activities:
             tx.transition(RunStatus(status), {"error": error, "usage": run.usage}, key=step_key())
             self._finish_turn(tx)
             self._release_successors(tx)
-            return run.status
+            ended = run.status
+        self.finished(run_id)
+        return ended
 
     # --- shared by the operations (cancel) -------------------------------------------------
 
@@ -292,12 +328,7 @@ def _current(run: Run, segment: int) -> bool:
 
 def partial_output(tx: RunTx) -> str:
     """The text the model produced so far (its responses' text parts, in order)."""
-    rows = tx.session.scalars(
-        select(RunEvent.data)
-        .where(RunEvent.run_id == tx.run.id, RunEvent.type == EventType.MODEL_RESPONSE)
-        .order_by(RunEvent.seq)
-    ).all()
-    return "".join(str(d.get("text") or "") for d in rows)
+    return tx.run.partial_text or ""
 
 
 __all__ = ["Activities", "ApprovalStatus", "output_text", "partial_output", "step_key"]

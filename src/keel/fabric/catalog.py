@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,9 @@ from keel.agents.builder import (
 from keel.agents.loader import LoadedAgent, ToolDef, agent_dirs, discover_agents
 from keel.errors import NotFound
 from keel.evals.registry import PromptRegistry
+
+if TYPE_CHECKING:
+    from keel.fabric.extensions import PromptRouter
 from keel.settings import Settings
 from keel.store.database import Database
 from keel.store.tables import AgentVersion
@@ -50,6 +53,7 @@ class PreparedRun:
     instructions: str
     model: str
     user_prompt: str
+    prompt_routed: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,14 +162,25 @@ class AgentCatalog:
         )  # fmt: skip
 
     def prepare(
-        self, name: str, run_input: Mapping[str, Any], *, prompt: str | None = None
+        self,
+        name: str,
+        run_input: Mapping[str, Any],
+        *,
+        prompt: str | None = None,
+        user_id: str = "",
+        router: PromptRouter | None = None,
     ) -> PreparedRun:
         """Validate RUN_INPUT, resolve the prompt (PROMPT: an alias or a version number;
-        default the spec's alias), render the instructions and route the model."""
+        default the spec's alias, which ROUTER may send to another version for this user —
+        a canary), render the instructions and route the model."""
         loaded = self.get(name)
         validated = validate_input(loaded, run_input)
         clean = validated.model_dump(mode="json")
-        resolved = self.prompts.resolve(loaded.spec.prompt_name, prompt or loaded.spec.prompt.alias)
+        ref = prompt or loaded.spec.prompt.alias
+        routed = None
+        if prompt is None and router is not None:
+            routed = router.route(loaded, loaded.spec.prompt_name, ref, user_id)
+        resolved = self.prompts.resolve(loaded.spec.prompt_name, str(routed) if routed else ref)
         variables = prompt_variables(loaded, clean)
         return PreparedRun(
             agent=loaded.name,
@@ -177,4 +192,5 @@ class AgentCatalog:
             instructions=render_prompt(resolved.template, variables),
             model=route_model(loaded, clean, self.settings),
             user_prompt=user_prompt(loaded, validated),
+            prompt_routed=routed is not None,
         )

@@ -27,6 +27,7 @@ from keel.fabric.approvals import ApprovalStatus, ApprovalView
 from keel.fabric.catalog import AgentCatalog, PreparedRun
 from keel.fabric.engine import DurableEngine, Lane, segment_workflow_id
 from keel.fabric.events import Event, EventType
+from keel.fabric.extensions import FabricExtensions
 from keel.fabric.notify import Notifier, make_notifier
 from keel.fabric.recorder import RunRecorder
 from keel.fabric.runs import RunStore, RunView
@@ -65,8 +66,10 @@ class Fabric:
         catalog: AgentCatalog,
         *,
         notifier: Notifier | None = None,
+        extensions: FabricExtensions | None = None,
     ) -> None:
         self.settings = settings
+        self.extensions = extensions or FabricExtensions()
         self.db = db
         self.catalog = catalog
         self.notifier = notifier or make_notifier(
@@ -74,9 +77,11 @@ class Fabric:
         )
         self.engine = DurableEngine(settings, db)
         self.store = RunStore(db, self.notifier)
-        self.activities = Activities(self.store, self.engine, settings)
+        self.activities = Activities(self.store, self.engine, settings, self.extensions.on_finished)
         self.recorder = RunRecorder(self.activities)
-        self.executor = workflow.SegmentExecutor(self.activities, catalog, self.recorder)
+        self.executor = workflow.SegmentExecutor(
+            self.activities, catalog, self.recorder, self.extensions
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -140,7 +145,13 @@ class Fabric:
             existing = self._by_key(principal.tenant_id, idempotency_key, digest)
             if existing is not None:
                 return existing
-        prepared = self.catalog.prepare(agent, run_input, prompt=prompt)
+        prepared = self.catalog.prepare(
+            agent,
+            run_input,
+            prompt=prompt,
+            user_id=principal.user_id,
+            router=self.extensions.prompt_router,
+        )
         try:
             with self.db.transaction(lock=True) as s:
                 run = self.insert_run(
@@ -217,6 +228,7 @@ class Fabric:
             s, run_id, principal.tenant_id, EventType.RUN_QUEUED,
             {"status": "queued", "agent": prepared.agent, "model": prepared.model,
              "prompt": f"{prepared.prompt_name}@{prepared.prompt_version}",
+             "prompt_routed": prepared.prompt_routed,
              "lane": lane, "after_run_id": after_run_id if waiting else None},
         )  # fmt: skip
         if not waiting:
@@ -310,6 +322,7 @@ class Fabric:
             workflow_id = run.workflow_id
         if workflow_id is not None:
             self.engine.cancel(workflow_id)
+        self.activities.finished(run_id)
         return self.store.get(tenant_id, run_id)
 
     def redrive(self, tenant_id: str, run_id: str, actor: str) -> RunView:

@@ -126,7 +126,9 @@ def submit_turn(
             )
         else:
             after = active.id
-    prepared = fabric.catalog.prepare(agent, run_input)
+    prepared = fabric.catalog.prepare(
+        agent, run_input, user_id=principal.user_id, router=fabric.extensions.prompt_router
+    )
     for attempt in range(3):
         try:
             turn_view, run_id = _insert_turn(

@@ -36,6 +36,8 @@ from keel.fabric.activities import Activities
 from keel.fabric.approvals import ApprovalStatus
 from keel.fabric.catalog import AgentCatalog
 from keel.fabric.engine import RUN_WORKFLOW, SWEEP_WORKFLOW, segment_workflow_id
+from keel.fabric.events import EventType
+from keel.fabric.extensions import FabricExtensions
 from keel.fabric.recorder import RunRecorder, retry_model_error
 
 CANCELLATION = (DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError, asyncio.CancelledError)
@@ -81,10 +83,13 @@ def deferred_results(decisions: list[dict[str, Any]]) -> DeferredToolResults | N
 
 @dataclass
 class AgentPool:
-    """One durable Pydantic AI agent per deployed agent, built on first use."""
+    """One durable Pydantic AI agent per deployed agent, built on first use. Capabilities, outer
+    first: the extensions' (the tool gate), the recorder (tool calls as durable steps, events),
+    then DBOS durability (model requests as steps)."""
 
     catalog: AgentCatalog
     recorder: RunRecorder
+    extensions: FabricExtensions
 
     def __post_init__(self) -> None:
         self._agents: dict[str, Agent[RunDeps, Any]] = {}
@@ -105,7 +110,7 @@ class AgentPool:
             self._agents[name] = build_agent(
                 loaded,
                 self.catalog.settings,
-                capabilities=[self.recorder, durability],
+                capabilities=[*self.extensions.capabilities_for(loaded), self.recorder, durability],
                 allow_deferred=True,
             )
         return self._agents[name]
@@ -113,12 +118,34 @@ class AgentPool:
 
 class SegmentExecutor:
     def __init__(
-        self, activities: Activities, catalog: AgentCatalog, recorder: RunRecorder
+        self,
+        activities: Activities,
+        catalog: AgentCatalog,
+        recorder: RunRecorder,
+        extensions: FabricExtensions,
     ) -> None:
         self.activities = activities
         self.catalog = catalog
         self.recorder = recorder
-        self.agents = AgentPool(catalog, recorder)
+        self.extensions = extensions
+        self.agents = AgentPool(catalog, recorder, extensions)
+
+    def check_output(
+        self, start: dict[str, Any], run_id: str, output: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The run-time checks (run as a step: the verdict is recorded, never recomputed)."""
+        keys = ("tenant_id", "user_id", "prompt_name", "prompt_version", "model")
+        meta = {k: start.get(k) for k in keys} | {"run_id": run_id}
+        outcome = self.extensions.check(
+            self.catalog.get(start["agent"]), start["input"], output, meta
+        )
+        verdict = {
+            "blocked": outcome.blocked,
+            "reasons": list(outcome.reasons),
+            "scores": outcome.scores,
+        }
+        self.activities.record_event(run_id, EventType.CHECK, verdict)
+        return verdict
 
     async def execute(self, run_id: str, segment: int) -> str:
         act = self.activities
@@ -204,16 +231,22 @@ class SegmentExecutor:
                 {"name": "keel.suspend"}, act.suspend, run_id, segment, messages, requests
             )
             return "waiting_approval"
-        return str(
-            await DBOS.run_step_async(
-                {"name": "keel.succeed"},
-                act.succeed,
-                run_id,
-                segment,
-                output_json(output),
-                messages,
+        final = output_json(output)
+        if self.extensions.output_checks:
+            verdict = await DBOS.run_step_async(
+                {"name": "keel.check"}, self.check_output, start, run_id, final
             )
+            if verdict["blocked"]:
+                error = {"type": "Blocked", "message": "; ".join(verdict["reasons"]),
+                         "step": "check", "reasons": verdict["reasons"]}  # fmt: skip
+                ended = await DBOS.run_step_async(
+                    {"name": "keel.end"}, act.end, run_id, segment, "blocked", error, messages
+                )
+                return str(ended)
+        done = await DBOS.run_step_async(
+            {"name": "keel.succeed"}, act.succeed, run_id, segment, final, messages
         )
+        return str(done)
 
 
 _executor: SegmentExecutor | None = None

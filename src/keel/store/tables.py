@@ -237,6 +237,7 @@ class Run(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     instructions: Mapped[str | None] = mapped_column(Text, default=None)
     user_prompt: Mapped[str | None] = mapped_column(Text, default=None)
+    partial_text: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class RunEvent(Base):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from keel.cli.console import fail
 from keel.errors import KeelError, SpecError
 from keel.fabric.catalog import AgentCatalog
+from keel.fabric.extensions import FabricExtensions
 from keel.fabric.service import Fabric
 from keel.identity.keys import ensure_tenant
 from keel.identity.principal import Principal
@@ -28,6 +29,14 @@ class Runtime:
     fabric: Fabric
 
 
+def build_extensions(settings: Settings, db: Database, catalog: AgentCatalog) -> FabricExtensions:
+    """What the other planes add to the fabric in this process. One line per plane."""
+    extensions = FabricExtensions()
+    # control plane (issue 5): the tool gate and the budget guard
+    # evals (issue 6): run-time checks, canary routing, shadow runs, online sampling
+    return extensions
+
+
 def load_catalog(settings: Settings, db: Database) -> AgentCatalog:
     try:
         return AgentCatalog.load(settings, db)
@@ -43,7 +52,7 @@ def runtime(*, execute: bool, settings: Settings | None = None) -> Iterator[Runt
     db = Database.from_settings(settings)
     db.upgrade()
     catalog = load_catalog(settings, db)
-    fabric = Fabric(settings, db, catalog)
+    fabric = Fabric(settings, db, catalog, extensions=build_extensions(settings, db, catalog))
     fabric.start(execute=execute)
     try:
         yield Runtime(settings, db, catalog, fabric)

@@ -122,7 +122,13 @@ class Settings(BaseSettings):
         description="Deployment-wide Cedar policy folders (*.cedar); agent folders add their "
         "own policies/ on top.",
     )
-    otlp_endpoint: str | None = None
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); no tracing cost without it.",
+    )
+    trace_content: bool = Field(
+        default=False, description="Put prompts and outputs into spans (off: metadata only)."
+    )
     log_level: str = "INFO"
 
     # --- API -------------------------------------------------------------------------

@@ -127,6 +127,7 @@ class Activities:
             "remaining": (run.deadline - utcnow()).total_seconds() if run.deadline else None,
             "prompt_name": run.prompt_name,
             "prompt_version": run.prompt_version,
+            "trace_context": dict(run.trace_context or {}),
         }
 
     def resume_if_queued(self, run_id: str) -> None:

@@ -34,6 +34,7 @@ from keel.fabric.runs import RunStore, RunView
 from keel.fabric.states import REDRIVABLE, RunStatus, is_terminal
 from keel.identity.principal import Principal
 from keel.ids import new_id
+from keel.observability.tracing import Tracing, current_trace_context
 from keel.settings import Settings
 from keel.store.database import Database
 from keel.store.tables import Run
@@ -67,8 +68,10 @@ class Fabric:
         *,
         notifier: Notifier | None = None,
         extensions: FabricExtensions | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing or Tracing.from_settings(settings)
         self.extensions = extensions or FabricExtensions()
         self.db = db
         self.catalog = catalog
@@ -80,7 +83,7 @@ class Fabric:
         self.activities = Activities(self.store, self.engine, settings, self.extensions.on_finished)
         self.recorder = RunRecorder(self.activities)
         self.executor = workflow.SegmentExecutor(
-            self.activities, catalog, self.recorder, self.extensions
+            self.activities, catalog, self.recorder, self.extensions, self.tracing
         )
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -103,6 +106,7 @@ class Fabric:
 
     def stop(self) -> None:
         self.engine.shutdown()
+        self.tracing.shutdown()
         if self.engine.executing is False:
             workflow.bind(None)
         self.notifier.close()
@@ -219,6 +223,7 @@ class Fabric:
             after_run_id=after_run_id,
             instructions=prepared.instructions,
             user_prompt=prepared.user_prompt,
+            trace_context=current_trace_context(),
             workflow_id=None if waiting else segment_workflow_id(run_id, 0),
             created_at=utcnow(),
         )

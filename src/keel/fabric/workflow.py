@@ -39,6 +39,7 @@ from keel.fabric.engine import RUN_WORKFLOW, SWEEP_WORKFLOW, segment_workflow_id
 from keel.fabric.events import EventType
 from keel.fabric.extensions import FabricExtensions
 from keel.fabric.recorder import RunRecorder, retry_model_error
+from keel.observability.tracing import Tracing
 
 CANCELLATION = (DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError, asyncio.CancelledError)
 
@@ -90,6 +91,7 @@ class AgentPool:
     catalog: AgentCatalog
     recorder: RunRecorder
     extensions: FabricExtensions
+    tracing: Tracing
 
     def __post_init__(self) -> None:
         self._agents: dict[str, Agent[RunDeps, Any]] = {}
@@ -104,13 +106,20 @@ class AgentPool:
                 "backoff_rate": 2.0,
                 "should_retry": retry_model_error,
             }
+            instrumentation = self.tracing.capability()
+            traced = [instrumentation] if instrumentation is not None else []
             durability = DBOSDurability[RunDeps](
                 model_step_config=model_steps, parallel_execution_mode="sequential"
             )
             self._agents[name] = build_agent(
                 loaded,
                 self.catalog.settings,
-                capabilities=[*self.extensions.capabilities_for(loaded), self.recorder, durability],
+                capabilities=[
+                    *traced,
+                    *self.extensions.capabilities_for(loaded),
+                    self.recorder,
+                    durability,
+                ],
                 allow_deferred=True,
             )
         return self._agents[name]
@@ -123,12 +132,14 @@ class SegmentExecutor:
         catalog: AgentCatalog,
         recorder: RunRecorder,
         extensions: FabricExtensions,
+        tracing: Tracing,
     ) -> None:
         self.activities = activities
         self.catalog = catalog
         self.recorder = recorder
         self.extensions = extensions
-        self.agents = AgentPool(catalog, recorder, extensions)
+        self.tracing = tracing
+        self.agents = AgentPool(catalog, recorder, extensions, tracing)
 
     def check_output(
         self, start: dict[str, Any], run_id: str, output: dict[str, Any]
@@ -171,16 +182,27 @@ class SegmentExecutor:
         history = (
             ModelMessagesTypeAdapter.validate_python(start["history"]) if start["history"] else None
         )
+        attributes = {
+            "keel.run_id": run_id,
+            "keel.tenant_id": start["tenant_id"],
+            "keel.user_id": start["user_id"],
+            "keel.agent": start["agent"],
+            "keel.prompt": start["prompt_name"],
+            "keel.prompt_version": start["prompt_version"],
+            "keel.segment": segment,
+            "keel.model": start["model"],
+        }
         try:
-            result = await self.agents.get(start["agent"]).run(
-                start["user_prompt"] if segment == 0 else None,
-                message_history=history,
-                deferred_tool_results=deferred_results(start["decisions"]),
-                instructions=start["instructions"],
-                model=start["model"],
-                deps=deps,
-                timeout=timeout,
-            )
+            with self.tracing.run_span(attributes, start.get("trace_context")):
+                result = await self.agents.get(start["agent"]).run(
+                    start["user_prompt"] if segment == 0 else None,
+                    message_history=history,
+                    deferred_tool_results=deferred_results(start["decisions"]),
+                    instructions=start["instructions"],
+                    model=start["model"],
+                    deps=deps,
+                    timeout=timeout,
+                )
         except CANCELLATION:
             raise
         except RunTimedOut as exc:

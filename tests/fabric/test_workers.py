@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 RUNS = 200
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", ["postgres"], indirect=True)
 def test_two_workers_execute_each_of_200_queued_runs_once(
     harness: tuple[Fabric, Settings], tmp_path: Path
 ) -> None:

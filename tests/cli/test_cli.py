@@ -109,3 +109,21 @@ def test_keel_agents_list_and_runs_list(tmp_path: Path) -> None:
     )
     runs = keel("runs", "list", cwd=tmp_path)
     assert runs.returncode == 0 and "succeeded" in runs.stdout and "rune" in runs.stdout
+
+
+def test_keel_chat_keeps_one_conversation_across_lines(tmp_path: Path) -> None:
+    env = {**os.environ, "KEEL_HOME": str(tmp_path / ".keel")}
+    env.pop("KEEL_DATABASE_URL", None)
+    out = subprocess.run(
+        [KEEL, "chat", "rune", "--locale", "da"],
+        cwd=tmp_path,
+        env=env,
+        input="Which hospital projects in Stockholm start this year?\nWhich school projects in Malmö start next year?\n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    answers = [line for line in out.stdout.splitlines() if line.startswith("rune> ")]
+    assert len(answers) == 2 and answers[0].startswith("rune> Jeg fandt")
+    assert "conversation conv_" in out.stderr

@@ -30,7 +30,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
-from keel.agents.builder import build_agent, prompt_variables, render_prompt, user_prompt, validate_input
+from keel.agents.builder import (
+    build_agent,
+    prompt_variables,
+    render_prompt,
+    user_prompt,
+    validate_input,
+)
 from keel.agents.deps import RunDeps
 from keel.agents.loader import bundled_examples
 from keel.fabric.catalog import AgentCatalog
@@ -135,31 +141,50 @@ async def fabric_numbers(settings: Settings, runs: int) -> dict[str, Any]:
     }
 
 
-def report(label: str, url: str, raw: float, fab: dict[str, Any], commits_per_s: float, workers: int) -> None:
+def report(
+    label: str, url: str, raw: float, fab: dict[str, Any], commits_per_s: float, workers: int
+) -> None:
     overhead = (fab["latency_p50"] - raw) / STEPS_PER_RUN
     allowed = commits_per_s / fab["commits_per_run"]
     print(f"\n== {label} ({url.split('@')[-1]})")
     print(f"raw Pydantic AI, in process         {raw * 1000:8.2f} ms/run")
     print(f"fabric, one run at a time           {fab['latency_p50'] * 1000:8.2f} ms/run p50, {fab['latency_p95'] * 1000:.2f} ms p95 "
           f"({fab['latency_p50'] / raw:.1f}x raw)")  # fmt: skip
-    print(f"overhead per step                   {overhead * 1000:8.2f} ms   (target <= 10 ms on SQLite)")
-    print(f"database commit rate                {commits_per_s:8.0f} commits/s; a run needs {fab['commits_per_run']:.1f}")
+    print(
+        f"overhead per step                   {overhead * 1000:8.2f} ms   (target <= 10 ms on SQLite)"
+    )
+    print(
+        f"database commit rate                {commits_per_s:8.0f} commits/s; a run needs {fab['commits_per_run']:.1f}"
+    )
     print(f"runs/s the commit rate allows       {allowed:8.1f}")
     print(f"fabric runs/s under load            {fab['runs_per_s']:8.1f}   ({allowed / fab['runs_per_s']:.2f}x below the limit; "
           f"target <= 3x) with {workers} concurrent runs per worker")  # fmt: skip
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--pg-url", default=DEFAULT_PG, help="admin URL, or 'none' to skip PostgreSQL")
+    parser.add_argument(
+        "--pg-url", default=DEFAULT_PG, help="admin URL, or 'none' to skip PostgreSQL"
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="keel-bench-"))
     try:
-        sqlite = Settings(env="test", home=home / "sqlite", agents_dirs=[bundled_examples()], _env_file=None)  # type: ignore[call-arg]
+        sqlite = Settings(
+            env="test", home=home / "sqlite", agents_dirs=[bundled_examples()], _env_file=None
+        )  # type: ignore[call-arg]
         raw = await raw_pydantic_ai(sqlite, 50)
         fab = await fabric_numbers(sqlite, args.runs)
-        report("SQLite (WAL)", sqlite.resolved_database_url, raw, fab, commit_rate(sqlite.resolved_database_url), sqlite.interactive_concurrency)
+        report(
+            "SQLite (WAL)",
+            sqlite.resolved_database_url,
+            raw,
+            fab,
+            commit_rate(sqlite.resolved_database_url),
+            sqlite.interactive_concurrency,
+        )
         if args.pg_url != "none":
             with pg_database(args.pg_url) as url:
                 pg = sqlite.model_copy(update={"database_url": url, "home": home / "pg"})

@@ -58,7 +58,15 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 _STORED_HEADERS = frozenset(
-    {"content-type", "location", "etag", "last-modified", "preference-applied"}
+    {
+        "content-type",
+        "location",
+        "etag",
+        "last-modified",
+        "preference-applied",
+        "keel-turn-id",
+        "keel-run-id",
+    }
 )
 
 

@@ -22,6 +22,7 @@ from keel.api.limits import BodySizeLimitMiddleware
 from keel.api.problems import install_problem_handlers, only_problem_media_type
 from keel.api.routes import agents as agent_routes
 from keel.api.routes import approvals, conversations, feedback, runs, turns
+from keel.api.schemas import RunEventPublic
 from keel.api.sse import replay_events
 from keel.control.ratelimit import RateLimiter, make_rate_limiter
 from keel.fabric.service import Fabric
@@ -109,7 +110,12 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = only_problem_media_type(generate_openapi())
+            schema = only_problem_media_type(generate_openapi())
+            # what each event stream's `data:` line holds (referenced by `x-event-data`)
+            schema["components"]["schemas"]["RunEventPublic"] = RunEventPublic.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -44,7 +44,12 @@ EVENT_STREAM = {
     "description": "The run's events as server-sent events (`id: <seq>`, `event: <type>`, "
     "`data: <RunEventPublic JSON>`), `: keep-alive` comments while idle; ends after the "
     "terminal event.",
-    "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}}},
+    "content": {
+        sse.MEDIA_TYPE: {
+            "schema": {"type": "string"},
+            "x-event-data": {"$ref": "#/components/schemas/RunEventPublic"},
+        }
+    },
 }
 
 

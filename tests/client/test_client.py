@@ -60,6 +60,13 @@ def test_a_conversation_from_opening_to_feedback_and_deletion(keel: KeelServer) 
             assert stream.turn_id is not None and stream.run_id is not None
             events = list(stream)
         assert events[-1].type == "run.succeeded" and events[-1].terminal
+        with (
+            k.events(turn_id=stream.turn_id) as again,
+            k.events(run_id=stream.run_id, after=3) as tail,
+        ):
+            assert list(again) == events and list(tail) == events[3:]
+        with pytest.raises(ValueError):
+            k.events()
         answer = next(e for e in events if e.type == "output").data["text"]
         turns = k.list_turns(conversation.id)
         assert [t.id for t in turns] == [stream.turn_id]

@@ -242,6 +242,17 @@ class Client:
         """The run's events after seq AFTER, live until it ends."""
         return EventStream(self, calls.run_events(run_id), None, after=after, run_id=run_id)
 
+    def events(
+        self, *, turn_id: str | None = None, run_id: str | None = None, after: int = 0
+    ) -> EventStream:
+        """The events of a turn or of a run (give exactly one), resumable; see `EventStream`."""
+        if (turn_id is None) == (run_id is None):
+            raise ValueError("give turn_id or run_id")
+        if turn_id is not None:
+            return self.turn_events(turn_id, after=after)
+        assert run_id is not None
+        return self.run_events(run_id, after=after)
+
     def wait_run(self, run_id: str, *, timeout: float | None = None) -> Run:
         """The run once it has ended or is waiting for approval. TIMEOUT is checked whenever
         the stream sends something (an event or a keep-alive); `TimeoutError` after it."""

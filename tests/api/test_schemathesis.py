@@ -66,7 +66,7 @@ async def seed(fabric: Fabric, principal: Principal) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_database_url", ["sqlite"], indirect=True)
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 async def test_the_api_honours_its_openapi_document(fabric: Fabric) -> None:
     app = build_app(fabric.db, live_settings(fabric), fabric=fabric)

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import agents, audit, db, keys, policy, run, runs, secrets, server
+from keel.cli import (
+    agents,
+    audit,
+    dataset,
+    db,
+    evals,
+    keys,
+    policy,
+    prompt,
+    run,
+    runs,
+    secrets,
+    server,
+)
 
 app = typer.Typer(
     name="keel",
@@ -25,6 +38,9 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
+app.add_typer(prompt.app, name="prompt")
+app.add_typer(evals.app, name="eval")
+app.add_typer(dataset.app, name="dataset")
 
 
 def main() -> None:

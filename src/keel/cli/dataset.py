@@ -75,10 +75,11 @@ def add_from_runs(
         merged, added = merge_cases(existing, cases, source=str(out))
     except KeelError as exc:
         fail(f"error: {exc.message}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(merged, encoding="utf-8")
-    tmp.replace(out)
+    if added:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(merged, encoding="utf-8")
+        tmp.replace(out)
     expected = sum(1 for c in cases if c.expected is not None)
     typer.echo(
         f"{out}: {added} case(s) added from {len(cases)} run(s) of {agent} "

@@ -326,6 +326,9 @@ def canary(
         0.05, min=0, max=1, help="Allowed error-rate increase (absolute)."
     ),
     max_latency_ratio: float = typer.Option(1.5, min=1, help="Allowed p95 latency ratio."),
+    min_latency_increase_ms: float = typer.Option(
+        250.0, min=0, help="p95 increases below this many ms never count as a regression."
+    ),
     max_cost_ratio: float = typer.Option(1.5, min=1, help="Allowed cost-per-run ratio."),
     max_score_drop: float = typer.Option(0.1, min=0, max=1, help="Allowed mean score drop."),
     score_metric: str | None = typer.Option(
@@ -356,6 +359,7 @@ def canary(
         limits = RolloutThresholds(
             max_error_rate=max_error_rate,
             max_latency_ratio=max_latency_ratio,
+            min_latency_increase_ms=min_latency_increase_ms,
             max_cost_ratio=max_cost_ratio,
             max_score_drop=max_score_drop,
             score_metric=score_metric,

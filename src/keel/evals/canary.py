@@ -94,8 +94,10 @@ def health_reasons(
             f"{arm} error rate {candidate.error_rate:.1%} vs baseline {baseline.error_rate:.1%} "
             f"(allowed +{limits.max_error_rate:.1%}; {candidate.errors}/{candidate.runs} runs failed)"
         )
-    if baseline.p95_latency_ms > 0 and (
-        candidate.p95_latency_ms > limits.max_latency_ratio * baseline.p95_latency_ms
+    if (
+        baseline.p95_latency_ms > 0
+        and candidate.p95_latency_ms > limits.max_latency_ratio * baseline.p95_latency_ms
+        and candidate.p95_latency_ms - baseline.p95_latency_ms > limits.min_latency_increase_ms
     ):
         reasons.append(
             f"{arm} p95 latency {candidate.p95_latency_ms:.0f} ms vs baseline "

@@ -4,7 +4,8 @@ The fabric calls `EvalOutputCheck.check` (a `keel.fabric.extensions.OutputCheck`
 finished run, as a durable step. Every scorer that applies scores the output; a failing
 scorer marked `blocking: true` blocks delivery (the run ends `blocked` and its reasons are
 on the run's error, which the API shows); the others only record their scores, in
-`eval_scores` (source `check`) as well as on the run's `check` event.
+`eval_scores` (source `check`) as well as on the run's `check` event. Eval runs (the eval
+tenant) get the same checks, but their scores stay in their experiment's report.
 
 Latency and cost scorers are left out: before the run has ended there is nothing to measure
 (the rollout monitor compares them across versions instead). A case is made from the run:
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from keel.evals.dataset import EvalCase
+from keel.evals.fabric_runner import EVAL_TENANT
 from keel.evals.runner import CaseOutput
 from keel.evals.score_store import ScoredRun, ScoreStore
 from keel.evals.scorers import CostScorer, LatencyScorer
@@ -78,7 +80,8 @@ class EvalOutputCheck:
             scores[scorer.name] = (result.value, result.reason)
             if scorer.blocking and not result.passed:
                 reasons.append(f"{scorer.name}: {result.reason}")
-        if run_id and scores:
+        # eval runs are scored by their experiment; `eval_scores` holds production runs
+        if run_id and scores and meta.get("tenant_id") != EVAL_TENANT:
             version = meta.get("prompt_version")
             self.scores.record(
                 ScoredRun(

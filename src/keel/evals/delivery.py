@@ -114,7 +114,9 @@ class EvalsDelivery:
 
     def install(self, extensions: FabricExtensions) -> None:
         extensions.prompt_router = self.router
-        extensions.output_checks.append(self.check)
+        # a check is a durable step on every run: only when some agent has scorers to run
+        if any(loaded.spec.evals.get("scorers") for loaded in self.suites.catalog):
+            extensions.output_checks.append(self.check)
         extensions.on_finished += [
             self.completions,
             self.monitor.observe,

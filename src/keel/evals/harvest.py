@@ -106,6 +106,8 @@ def merge_cases(existing: str | None, new: Sequence[EvalCase], *, source: str) -
     kept = parse_dataset(existing, source=source).cases if existing and existing.strip() else ()
     seen = {c.id for c in kept}
     added = [c for c in new if c.id not in seen]
+    if not added:
+        return existing or "", 0
     text = (existing or "").rstrip("\n")
     lines = [canonical_json(c.model_dump(mode="json")) for c in added]
     merged = "\n".join([text, *lines] if text else lines) + "\n"

@@ -52,7 +52,8 @@ class RolloutThresholds(BaseModel):
 
     - `max_error_rate`: the candidate's share of failed/blocked/timed-out runs may exceed the
       baseline's by at most this (absolute: 0.05 = five points).
-    - `max_latency_ratio`: candidate p95 latency ≤ this × baseline p95.
+    - `max_latency_ratio`: candidate p95 latency ≤ this × baseline p95 — or at most
+      `min_latency_increase_ms` above it (differences below that are noise, not a regression).
     - `max_cost_ratio`: candidate mean cost per run ≤ this × baseline's (when the baseline
       costs anything).
     - `max_score_drop`: candidate mean score ≥ baseline mean − this. A run's score is the
@@ -64,6 +65,7 @@ class RolloutThresholds(BaseModel):
 
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
     max_latency_ratio: float = Field(default=1.5, ge=1)
+    min_latency_increase_ms: float = Field(default=250.0, ge=0)
     max_cost_ratio: float = Field(default=1.5, ge=1)
     max_score_drop: float = Field(default=0.1, ge=0, le=1)
     score_metric: str | None = Field(default=None, min_length=1, max_length=100)

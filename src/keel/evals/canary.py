@@ -217,8 +217,8 @@ class RolloutMonitor:
         for r in rows:
             by_arm.setdefault(r.arm, []).append(r)
         arms = {name: arm_stats(group, scores) for name, group in by_arm.items()}
-        watched = [a for a in ("canary", "shadow") if (a == "canary" and rollout.percent > 0)
-                   or (a == "shadow" and rollout.shadow)]  # fmt: skip
+        watched = ["canary"] if rollout.percent > 0 else []
+        watched += ["shadow"] if rollout.shadow else []
         reasons: list[str] = []
         decided = False
         for arm in watched:

@@ -115,3 +115,6 @@ def test_worse_fails_gaming_trips_the_tripwire_better_passes_and_is_promoted(
 
     listed = keel("eval", "reports", "sales-card", cwd=tmp_path).stdout.splitlines()
     assert [line.split()[3] for line in listed] == ["PASS", "FAIL", "FAIL"]
+    scores = keel("eval", "scores", "sales-card", cwd=tmp_path).stdout
+    assert "v2\n  check   language" in scores and "v1  (latest)\n  check   language" in scores
+    assert "words                     1.000  over 1 run(s)" in scores

@@ -50,6 +50,12 @@ def test_push_list_show_and_diff(keel: Keel) -> None:
         "+and what to do. End the snapshot itself with that next step, so the card reads as a call to"
         in diff
     )
+    staged = k("prompt", "push", "sales-card", str(PROMPTS / "better.md"), "--alias", "staging")
+    assert staged.output.splitlines()[-1] == "sales-card@staging → v2"
+    again = k("prompt", "push", "sales-card", str(PROMPTS / "better.md"), "--alias", "staging")
+    assert again.output.splitlines()[-1] == "sales-card@staging → v2 (unchanged)"
+    sneaky = k("prompt", "push", "sales-card", str(PROMPTS / "worse.md"), "--alias", "production")
+    assert sneaky.exit_code == 1 and "production moves only by promotion" in sneaky.output
     everything = k("prompt", "list").output
     assert "sales-card" in everything and "production→v1" in everything
 
@@ -68,7 +74,7 @@ def test_production_moves_only_by_a_gated_or_forced_audited_promotion(keel: Keel
     by_hand = k("prompt", "alias", "sales-card", "production", "2")
     assert by_hand.exit_code == 1 and "production moves only by promotion" in by_hand.output
     staging = k("prompt", "alias", "sales-card", "staging", "2", "--reason", "demo")
-    assert staging.exit_code == 0 and staging.output.strip() == "sales-card@staging: vNone → v2"
+    assert staging.exit_code == 0 and staging.output.strip() == "sales-card@staging: — → v2"
 
     refused = k("prompt", "promote", "sales-card", "--version", "2")
     assert refused.exit_code == 1

@@ -61,6 +61,10 @@ def prompt_name_of(catalog: AgentCatalog, name: str) -> str:
     raise NotFound("agent or prompt", name)
 
 
+def _v(version: int | None) -> str:
+    return f"v{version}" if version is not None else "—"
+
+
 def _aliases_of(catalog: AgentCatalog, prompt: str, version: int) -> str:
     names = [a for a, v in sorted(catalog.prompts.aliases(prompt).items()) if v == version]
     return ", ".join(names)
@@ -113,7 +117,9 @@ def push(
         version = catalog.prompts.push(prompt, template, meta, created_by=actor)
         state = "new" if version not in before else "unchanged: already stored"
         typer.echo(f"{prompt} v{version} ({state})")
-        if alias is not None:
+        if alias is not None and catalog.prompts.aliases(prompt).get(alias) == version:
+            typer.echo(f"{prompt}@{alias} → v{version} (unchanged)")
+        elif alias is not None:
             try:
                 PromptPromotions(db).set_alias(
                     prompt, alias, version, actor=actor, reason=f"pushed {file.name}"
@@ -221,7 +227,7 @@ def set_alias(
         fail(f"error: {exc.message}")
     finally:
         db.dispose()
-    typer.echo(f"{prompt}@{alias}: v{change.from_version} → v{change.to_version}")
+    typer.echo(f"{prompt}@{alias}: {_v(change.from_version)} → v{change.to_version}")
 
 
 @app.command("promote")

@@ -88,3 +88,15 @@ def test_every_sales_card_case_names_a_project_of_that_years_sample_database(
             case.expected["client"],
             case.expected["contact"],
         )
+
+
+def test_online_sampling_is_validated_with_the_field_named(tmp_path: Path) -> None:
+    from keel.evals.suite import EvalSuite
+
+    with pytest.raises(SpecError) as err:
+        EvalSuite.build("a", "a", tmp_path, {"online": {"sample": 1.5}})
+    assert str(err.value.problems[0]) == (
+        "agent.yaml:evals.online.sample: Input should be less than or equal to 1"
+    )
+    suite = EvalSuite.build("a", "a", tmp_path, {"online": {"sample": 0.25}})
+    assert suite.config.online.sample == 0.25 and not suite.configured

@@ -50,7 +50,6 @@ class OnlineSampling(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sample: float = Field(default=0.0, ge=0, le=1)
-    batch: int = Field(default=50, ge=1, le=10_000, description="Runs judged per sweep at most.")
 
 
 class EvalConfig(BaseModel):

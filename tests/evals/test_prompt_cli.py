@@ -138,3 +138,21 @@ def test_add_from_runs_writes_a_loadable_file(keel: Keel, tmp_path: Path) -> Non
     assert not out.exists()  # nothing to add: no empty dataset file
     bad = keel("dataset", "add-from-runs", "sales-card", "--out", str(out), "--feedback", "meh")
     assert bad.exit_code == 1 and "--feedback must be up, down, any or none" in bad.output
+
+
+def test_the_eval_plane_cli_surface_is_pinned() -> None:
+    from keel.cli.dataset import app as dataset_app
+    from keel.cli.evals import app as evals_app
+    from keel.cli.prompt import app as prompt_app
+    from keel.cli.prompt import rollout_app
+
+    def names(group: object) -> set[str]:
+        return {c.name for c in group.registered_commands}  # type: ignore[attr-defined]
+
+    assert {g.name for g in app.registered_groups} >= {"prompt", "eval", "dataset"}
+    assert names(prompt_app) == {
+        "push", "list", "show", "diff", "alias", "promote", "rollback", "history", "canary",
+    }  # fmt: skip
+    assert names(rollout_app) == {"status", "stop"}
+    assert names(evals_app) == {"run", "reports", "show", "scores"}
+    assert names(dataset_app) == {"add-from-runs", "info"}

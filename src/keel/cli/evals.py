@@ -123,7 +123,8 @@ def run_eval(
         if not quiet:
             typer.echo(
                 f"· {agent}: v{cand.version} vs {baseline} (v{base.version}) on {len(dataset)} cases "
-                f"× 2 runs, dataset {dataset.version[:12]}",
+                f"× 2 runs, dataset {dataset.version[:12]}"
+                + ("" if execute else "; the cases run on the workers (keel worker / keel up)"),
                 err=True,
             )
         try:

@@ -8,8 +8,10 @@ year?" always have answers; the file is rebuilt when the year changes.
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -206,7 +208,8 @@ def build(path: Path, year: int) -> None:
     companies = _companies(rng)
     contacts = _contacts(rng, companies)
     projects = _projects(rng, companies, year)
-    tmp = path.with_suffix(".tmp")
+    # a temp file of this builder's own: concurrent first uses each build, the last rename wins
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
     conn = sqlite3.connect(tmp)
     try:

@@ -37,6 +37,11 @@ _PERSUASIVE = re.compile(
 _EXHAUSTIVE = re.compile(
     r"\b(as much detail as possible|exhaustive|every detail|be thorough)\b", re.IGNORECASE
 )
+_CLOSE_WITH_STEP = re.compile(
+    r"\b(?:end|close|finish)s?\s+(?:the|your)\s+(?:snapshot|summary|paragraph|text)"
+    r"(?:\s+itself)?\s+with\b",
+    re.IGNORECASE,
+)
 
 # Facts a prompt can ask for by naming them; value → words that name it in a prompt.
 MENTIONABLE: dict[str, tuple[str, ...]] = {
@@ -60,6 +65,8 @@ class Directives:
     - next_step: the prompt asks for a next step ("next step").
     - persuasive: asks for persuasive/enthusiastic wording (adds praise sentences).
     - exhaustive: asks for as much detail as possible (ignores any length range).
+    - close_with_step: asks for the prose ("end the snapshot with …") to end with the next
+      step, which is then its last sentence as well as the next-step field.
     - mentions: facts the prompt names (value, stage, start date, owner/client, …), written
       in addition to the basics (value, stage, start date).
     """
@@ -69,6 +76,7 @@ class Directives:
     next_step: bool = False
     persuasive: bool = False
     exhaustive: bool = False
+    close_with_step: bool = False
     mentions: tuple[str, ...] = ()
 
     @classmethod
@@ -100,6 +108,7 @@ class Directives:
             next_step="next step" in lowered,
             persuasive=_PERSUASIVE.search(text) is not None,
             exhaustive=_EXHAUSTIVE.search(text) is not None,
+            close_with_step=_CLOSE_WITH_STEP.search(text) is not None,
             mentions=mentions,
         )
 

@@ -138,12 +138,15 @@ def _sentences(facts: _Facts, directives: Directives) -> list[str]:
 
 def paragraph(facts: _Facts, directives: Directives, word_range: tuple[int, int]) -> str:
     """A paragraph of facts then filler sentences whose length lands inside WORD_RANGE
-    (aiming at its middle); exhaustive directives overshoot on purpose."""
+    (aiming at its middle); exhaustive directives overshoot on purpose. With
+    `close_with_step` its last sentence is the next step (counted in the range)."""
     locale = directives.language
     lo, hi = word_range
     if directives.exhaustive:
         lo, hi = int(hi * 1.5), int(hi * 2.2)
     target = (lo + hi) // 2
+    closing = _next_step(facts, directives) if directives.close_with_step else ""
+    lo, hi, target = lo - words(closing), hi - words(closing), target - words(closing)
     table = phrases.SENTENCES.get(locale, phrases.SENTENCES["en"])
     praise = [table["praise_0"], table["praise_1"]] if directives.persuasive else []
     fillers = [table[f"filler_{i}"] for i in range(6)]
@@ -160,6 +163,8 @@ def paragraph(facts: _Facts, directives: Directives, word_range: tuple[int, int]
         count += n
         if count >= target:
             break
+    if closing:
+        chosen.append(closing)
     return " ".join(chosen)
 
 

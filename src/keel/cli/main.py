@@ -5,6 +5,9 @@ from __future__ import annotations
 import typer
 
 from keel.cli import agents, audit, db, keys, policy, run, runs, secrets, server
+from keel.cli.dataset import app as dataset_app
+from keel.cli.evals import app as evals_app
+from keel.cli.prompt import app as prompt_app
 
 app = typer.Typer(
     name="keel",
@@ -25,6 +28,9 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
+app.add_typer(prompt_app, name="prompt")
+app.add_typer(evals_app, name="eval")
+app.add_typer(dataset_app, name="dataset")
 
 
 def main() -> None:

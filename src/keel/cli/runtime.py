@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from keel.cli.console import fail
 from keel.errors import KeelError, SpecError
+from keel.evals.delivery import install_delivery
 from keel.fabric.catalog import AgentCatalog
 from keel.fabric.extensions import FabricExtensions
 from keel.fabric.service import Fabric
@@ -34,6 +35,7 @@ def build_extensions(settings: Settings, db: Database, catalog: AgentCatalog) ->
     extensions = FabricExtensions()
     # control plane (issue 5): the tool gate and the budget guard
     # evals (issue 6): run-time checks, canary routing, shadow runs, online sampling
+    install_delivery(extensions, db, catalog)
     return extensions
 
 

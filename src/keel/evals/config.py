@@ -20,6 +20,8 @@
         alpha: 0.05
         kappa_floor: 0.4
         slice_by: [locale]
+      online:
+        sample: 0.1                   # judge 10 % of finished production runs, asynchronously
 
 `parse_eval_config(mapping)` raises `SpecError` with problems like
 `agent.yaml:evals.scorers[1].min: Input should be greater than or equal to 0`.
@@ -41,8 +43,17 @@ from keel.evals.paths import inside
 from keel.evals.scorers import SCORER_TYPES, Scorer, ScorerSpec, bind_scorers
 
 
+class OnlineSampling(BaseModel):
+    """`online:` — which share of finished production runs the judge panels score, after the
+    fact (see `keel.evals.online`). The choice is a hash of the run id, so it is stable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sample: float = Field(default=0.0, ge=0, le=1)
+
+
 class EvalConfig(BaseModel):
-    """An agent's eval configuration: dataset, scorers, judge panels and gate rules."""
+    """An agent's eval configuration: dataset, scorers, judge panels, gate rules, online sampling."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,6 +62,7 @@ class EvalConfig(BaseModel):
     scorers: list[ScorerSpec] = Field(default_factory=list)
     judges: list[JudgePanelSpec] = Field(default_factory=list)
     gate: GateConfig = Field(default_factory=GateConfig)
+    online: OnlineSampling = Field(default_factory=OnlineSampling)
 
     @field_validator("judges", mode="before")
     @classmethod

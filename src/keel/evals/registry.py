@@ -121,30 +121,47 @@ class PromptRegistry:
             return {r.alias: r.version for r in rows}
 
     def set_alias(
-        self, name: str, alias: str, version: int, *, actor: str = "", reason: str = ""
-    ) -> None:
-        """Point ALIAS at VERSION, recording the move in the alias history."""
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        actor: str = "",
+        reason: str = "",
+        session: Session | None = None,
+    ) -> int | None:
+        """Point ALIAS at VERSION, recording the move in the alias history; returns the
+        history row's id (None when the alias already pointed there). With SESSION the move
+        commits or rolls back with the caller's other writes."""
+        if session is not None:
+            return self._set_alias(session, name, alias, version, actor, reason)
         with self.db.transaction() as s:
-            self._get(s, name, version)
-            row = s.get(PromptAlias, (name, alias))
-            previous = row.version if row is not None else None
-            if previous == version:
-                return
-            if row is None:
-                s.add(PromptAlias(prompt_name=name, alias=alias, version=version))
-            else:
-                row.version = version
-                row.updated_at = utcnow()
-            s.add(
-                PromptAliasEvent(
-                    prompt_name=name,
-                    alias=alias,
-                    from_version=previous,
-                    to_version=version,
-                    actor=actor,
-                    reason=reason,
-                )
-            )
+            return self._set_alias(s, name, alias, version, actor, reason)
+
+    def _set_alias(
+        self, s: Session, name: str, alias: str, version: int, actor: str, reason: str
+    ) -> int | None:
+        self._get(s, name, version)
+        row = s.get(PromptAlias, (name, alias))
+        previous = row.version if row is not None else None
+        if previous == version:
+            return None
+        if row is None:
+            s.add(PromptAlias(prompt_name=name, alias=alias, version=version))
+        else:
+            row.version = version
+            row.updated_at = utcnow()
+        event = PromptAliasEvent(
+            prompt_name=name,
+            alias=alias,
+            from_version=previous,
+            to_version=version,
+            actor=actor,
+            reason=reason,
+        )
+        s.add(event)
+        s.flush()
+        return event.id
 
     def resolve(self, name: str, alias_or_version: str) -> ResolvedPrompt:
         """Resolve `production`, `staging`, … or a plain version number like `3`."""

@@ -14,6 +14,11 @@ hands it to `Fabric`. Each hook has one job:
 - `on_finished(run)`: called after a run ended (any terminal status), outside its
   transaction — shadow runs, online eval sampling, canary health. Must not raise; must be
   quick (submit work, do not do it).
+- `periodic()`: called by the fabric's sweep (every 30 s, once across the workers) — the
+  work the listeners queued: online judging, rollout health. A failure is logged and the
+  next job still runs.
+- `on_fabric(fabric)`: called once with the `Fabric` these extensions were given to, for
+  an extension that must submit runs itself (shadow runs).
 
 Every hook receives plain values; none may assume it runs inside a workflow.
 """
@@ -58,6 +63,8 @@ class OutputCheck(Protocol):
 
 CapabilityFactory = Callable[[LoadedAgent], Sequence[AbstractCapability[RunDeps]]]
 FinishedListener = Callable[[Any], None]
+PeriodicJob = Callable[[], object]
+FabricHook = Callable[[Any], None]
 
 
 @dataclass
@@ -66,6 +73,8 @@ class FabricExtensions:
     prompt_router: PromptRouter | None = None
     output_checks: list[OutputCheck] = field(default_factory=list)
     on_finished: list[FinishedListener] = field(default_factory=list)
+    periodic: list[PeriodicJob] = field(default_factory=list)
+    on_fabric: list[FabricHook] = field(default_factory=list)
 
     def capabilities_for(self, loaded: LoadedAgent) -> list[AbstractCapability[RunDeps]]:
         return [cap for factory in self.capabilities for cap in factory(loaded)]

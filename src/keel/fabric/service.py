@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,7 @@ TERMINAL_EVENTS = frozenset(
      EventType.RUN_TIMED_OUT, EventType.RUN_BLOCKED}
 )  # fmt: skip
 SYSTEM_ACTOR = "system"
+log = logging.getLogger(__name__)
 MIN_PRIORITY, MAX_PRIORITY = 1, 9
 
 
@@ -85,6 +87,8 @@ class Fabric:
         self.executor = workflow.SegmentExecutor(
             self.activities, catalog, self.recorder, self.extensions, self.tracing
         )
+        for hook in self.extensions.on_fabric:
+            hook(self)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -447,6 +451,11 @@ class Fabric:
     def sweep(self) -> None:
         self.expire_approvals()
         self.reconcile()
+        for job in self.extensions.periodic:
+            try:
+                job()
+            except Exception:
+                log.exception("periodic job %r failed", job)
 
     def reconcile(self, limit: int = 200) -> int:
         """End runs whose workflow ended in DBOS without ending the run (cancelled by a DBOS

@@ -438,6 +438,120 @@ class EvalReport(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PromptPromotion(Base):
+    """Every move of an alias the promotion gate made or allowed: promote (with the PASS
+    report it rests on), forced promote, rollback, a canary's automatic rollback.
+
+    `alias_event_id` is the `prompt_alias_history` row of the move, so a rollback can tell
+    the moves that were themselves rollbacks from the ones it undoes.
+    """
+
+    __tablename__ = "prompt_promotions"
+    __table_args__ = (Index("ix_prompt_promotions_alias", "prompt_name", "alias", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prompt_name: Mapped[str] = mapped_column(String(100))
+    alias: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    to_version: Mapped[int] = mapped_column(Integer)
+    report_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    dataset_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    alias_event_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PromptRollout(Base):
+    """A progressive delivery of a candidate prompt version behind an alias: a canary share
+    of users (sticky by user id) and/or shadow runs, watched against thresholds.
+
+    Status: active → promoted | rolled_back | stopped. At most one active rollout per
+    (prompt, alias); starting one takes the write lock and checks.
+    """
+
+    __tablename__ = "prompt_rollouts"
+    __table_args__ = (Index("ix_prompt_rollouts_alias", "prompt_name", "alias", "status"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(100), index=True)
+    prompt_name: Mapped[str] = mapped_column(String(100))
+    alias: Mapped[str] = mapped_column(String(64))
+    baseline_version: Mapped[int] = mapped_column(Integer)
+    candidate_version: Mapped[int] = mapped_column(Integer)
+    percent: Mapped[float] = mapped_column(Numeric(7, 4, asdecimal=False))
+    shadow: Mapped[bool] = mapped_column(default=False)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    report_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RolloutRun(Base):
+    """One finished run a rollout watches, by arm (baseline, canary, shadow), with the
+    operational numbers the health check compares."""
+
+    __tablename__ = "prompt_rollout_runs"
+    __table_args__ = (Index("ix_prompt_rollout_runs_window", "rollout_id", "finished_at"),)
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rollout_id: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str] = mapped_column(String(16))
+    failed: Mapped[bool] = mapped_column(default=False)
+    latency_ms: Mapped[float] = mapped_column(default=0.0)
+    cost_usd: Mapped[float] = mapped_column(Numeric(14, 6, asdecimal=False), default=0.0)
+    finished_at: Mapped[datetime] = mapped_column()
+
+
+class EvalScore(Base):
+    """A score of one production run: from the run-time checks (`check`), online sampling
+    (`online`) or a shadow run's judging (`shadow`). Per prompt version, these are what a
+    rollout and `keel eval scores` read."""
+
+    __tablename__ = "eval_scores"
+    __table_args__ = (
+        UniqueConstraint("run_id", "source", "metric", name="uq_eval_scores_metric"),
+        Index("ix_eval_scores_version", "prompt_name", "prompt_version", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(100))
+    prompt_name: Mapped[str | None] = mapped_column(String(100), default=None)
+    prompt_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    source: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float] = mapped_column()
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OnlineEval(Base):
+    """A finished run waiting to be judged asynchronously (online sampling, shadow runs);
+    the run-end listener only inserts the row, a periodic job scores it."""
+
+    __tablename__ = "online_evals"
+    __table_args__ = (Index("ix_online_evals_pending", "status", "created_at"),)
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    scored_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 # --- api (issue 4) --------------------------------------------------------------------
 
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from keel.errors import InvalidInput
+
+if TYPE_CHECKING:  # numpy loads in ~0.2 s: only computing needs it
+    import numpy as np
 
 DEFAULT_RESAMPLES = 10_000
 _CHUNK_CELLS = 2_000_000  # bound the index matrix to ~16 MB whatever the dataset size
@@ -49,6 +51,8 @@ def bootstrap_means(
     Every metric of an experiment is resampled with the same seed, so for equal n all
     metrics see the same resampled case sets (the comparison is paired across metrics too).
     """
+    import numpy as np
+
     d = np.asarray(diffs, dtype=float)
     n = d.shape[0]
     rng = np.random.default_rng(seed)
@@ -72,6 +76,8 @@ def paired_bootstrap(
     seed: int = 0,
 ) -> PairedBootstrap:
     """Bootstrap the mean of candidate minus baseline, paired by position (= by case)."""
+    import numpy as np
+
     if len(candidate) != len(baseline):
         raise InvalidInput(
             f"paired bootstrap needs equal lengths, got {len(candidate)} and {len(baseline)}",

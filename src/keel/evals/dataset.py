@@ -19,12 +19,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_evals import Case, Dataset
 
 from keel.errors import SpecError, SpecProblem
+
+if TYPE_CHECKING:  # pydantic_evals takes ~0.6 s to import: only the conversions need it
+    from pydantic_evals import Dataset
 
 PRIMARY_SLICE_KEY = "locale"
 
@@ -117,6 +119,8 @@ class EvalDataset(BaseModel):
 
     def to_pydantic_evals(self) -> Dataset[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """The same cases as a `pydantic_evals.Dataset` (case `name` = Keel `id`)."""
+        from pydantic_evals import Case, Dataset
+
         return Dataset[dict[str, Any], dict[str, Any], dict[str, Any]](
             name=self.name,
             cases=[

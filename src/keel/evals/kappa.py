@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
-import numpy as np
-
 from keel.errors import InvalidInput
 
 DEFAULT_KAPPA_FLOOR = 0.4
@@ -57,6 +55,8 @@ def ratings_table(
 
 def fleiss_kappa(table: Sequence[Sequence[int]]) -> float:
     """Fleiss' kappa of a subjects × categories count table (≥ 2 raters per subject)."""
+    import numpy as np
+
     t = 1.0 * np.asarray(table)
     if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
         raise InvalidInput("kappa needs a non-empty subjects × categories table", field="table")

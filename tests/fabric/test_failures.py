@@ -56,7 +56,10 @@ async def test_a_failed_run_names_its_failed_step_and_redrive_reuses_finished_st
     redriven = fabric.redrive("t1", view.id, "alice")
     assert redriven.status == "queued" and redriven.redrives == 1
     done = await fabric.wait("t1", view.id, timeout=30)
-    assert done.status == "succeeded"
+    assert done.status == "succeeded", (
+        done.error,
+        [(e.type, e.data) for e in fabric.events("t1", view.id)][-4:],
+    )
     assert model_calls == [1, 3]  # the first model call was not paid for again
     types = [e.type for e in fabric.events("t1", view.id)]
     assert types.count(EventType.RUN_FAILED) == 1 and EventType.RUN_REDRIVEN in types

@@ -79,3 +79,16 @@ async def test_a_rolled_back_change_notifies_nobody_on_transactional_backends(
         notifier.in_transaction(s, "run_D")
         raise RuntimeError("abort")
     assert await waiter is False
+
+
+async def test_a_change_between_read_and_wait_is_not_missed(
+    backend: tuple[Notifier, Database | None],
+) -> None:
+    """Subscribe, read, then wait: a commit that lands after the read but before the wait
+    still wakes the wait at once (no poll timeout)."""
+    notifier, db = backend
+    async with notifier.listen("run_E") as listener:
+        await asyncio.to_thread(_publish, notifier, db, "run_E")  # lands "between read and wait"
+        await asyncio.sleep(0.2)  # a transactional backend delivers asynchronously
+        assert await listener.wait(timeout=5) is True
+        assert await listener.wait(timeout=0.2) is False  # one notification, one wake

@@ -147,26 +147,16 @@ class Activities:
         KEY. Called from workflow code (no step of its own): a replay or a re-drive fork passes
         the same key for the same model request — (segment, model request index) — and writes
         nothing twice."""
+        cost = request_cost(
+            info["model"], info["input_tokens"], info["output_tokens"], self.settings
+        )
+        text = str(info.pop("text", "") or "")
+        # the text itself is delivered only by the `output` event, after run-time checks
+        data = {**info, "text_chars": len(text), "cost_usd": cost.usd}
         with self.store.write(run_id) as tx:
+            if tx.event(EventType.MODEL_RESPONSE, data, key=key) is None:
+                return  # recorded before (a replay)
             run = tx.run
-            usage_key = key
-            first_time = (
-                tx.session.scalar(
-                    select(UsageRecord.id).where(
-                        UsageRecord.run_id == run_id, UsageRecord.key == usage_key
-                    )
-                )
-                is None
-            )
-            cost = request_cost(
-                info["model"], info["input_tokens"], info["output_tokens"], self.settings
-            )
-            text = str(info.pop("text", "") or "")
-            # the text itself is delivered only by the `output` event, after run-time checks
-            data = {**info, "text_chars": len(text), "cost_usd": cost.usd}
-            tx.event(EventType.MODEL_RESPONSE, data, key=key)
-            if not first_time:
-                return
             run.partial_text = (run.partial_text or "") + text
             usage = dict(run.usage or {})
             for field in ("input_tokens", "output_tokens"):
@@ -178,7 +168,7 @@ class Activities:
             tx.session.add(
                 UsageRecord(
                     run_id=run_id,
-                    key=usage_key,
+                    key=key,
                     tenant_id=run.tenant_id,
                     user_id=run.user_id,
                     agent=run.agent,
@@ -193,7 +183,7 @@ class Activities:
 
     def record_event(
         self, run_id: str, type_: str, data: dict[str, Any], index: int | str = 0
-    ) -> int:
+    ) -> int | None:
         """An event written from inside a step (e.g. a tool call), once per step execution."""
         with self.store.write(run_id) as tx:
             return tx.event(type_, data, key=step_key(index))

@@ -13,7 +13,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from keel.store.tables import Run, RunEvent
@@ -72,36 +74,38 @@ def append(
     data: dict[str, Any] | None = None,
     *,
     key: str | None = None,
-) -> int:
-    """Append an event to RUN (a row the caller has locked) in SESSION's transaction and
-    return its seq — or the existing event's seq when KEY was already written."""
-    if key is not None:
-        existing = session.execute(
-            select(RunEvent.seq).where(RunEvent.run_id == run.id, RunEvent.key == key)
-        ).scalar()
-        if existing is not None:
-            return int(existing)
+) -> int | None:
+    """Append an event to RUN (a row the caller has locked) in SESSION's transaction; return
+    its seq, or None when an event with KEY was already written (nothing is written twice).
+
+    One `INSERT … ON CONFLICT DO NOTHING` on the session's connection: no autoflush of the
+    session, no lookup first; the run's counter advances only when a row went in, so seqs stay
+    dense."""
     seq = int(run.event_seq or 0) + 1
-    run.event_seq = seq
-    session.execute(
-        insert(RunEvent).values(
-            run_id=run.id,
-            tenant_id=run.tenant_id,
-            seq=seq,
-            type=str(type_),
-            data=data or {},
-            key=key,
-            created_at=utcnow(),
-        )
+    values = {
+        "run_id": run.id, "tenant_id": run.tenant_id, "seq": seq, "type": str(type_),
+        "data": data or {}, "key": key, "created_at": utcnow(),
+    }  # fmt: skip
+    conn = session.connection()
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        dialect_insert(RunEvent)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["run_id", "key"])
+        .returning(RunEvent.seq)
     )
+    if conn.execute(stmt).first() is None:  # (rowcount is unreliable with RETURNING)
+        return None
+    run.event_seq = seq
     return seq
 
 
-def read(session: Session, run_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
-    rows = session.scalars(
-        select(RunEvent)
+def read(conn: Connection | Session, run_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
+    cols = (RunEvent.run_id, RunEvent.seq, RunEvent.type, RunEvent.data, RunEvent.created_at)
+    rows = conn.execute(
+        select(*cols)
         .where(RunEvent.run_id == run_id, RunEvent.seq > after)
         .order_by(RunEvent.seq)
         .limit(limit)
     )
-    return [Event.of(r) for r in rows]
+    return [Event(r.run_id, r.seq, r.type, dict(r.data), r.created_at) for r in rows]

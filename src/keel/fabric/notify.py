@@ -17,6 +17,8 @@ import asyncio
 import contextlib
 import threading
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import text
@@ -35,7 +37,28 @@ class Notifier(Protocol):
     async def wait(self, run_id: str, timeout: float) -> bool:
         """Wait until RUN_ID may have new events or TIMEOUT passes; True when notified."""
 
+    def listen(self, run_id: str) -> AbstractAsyncContextManager[Listener]:
+        """Subscribe *before* reading, then wait: a change committed between the read and the
+        wait is not missed (it wakes the next `Listener.wait` at once)."""
+
     def close(self) -> None: ...
+
+
+class Listener:
+    """A subscription to one run's notifications (see `Notifier.listen`)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> bool:
+        """True when notified since the last wait (or since subscribing); False on timeout."""
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
 
 
 class LocalNotifier:
@@ -59,6 +82,22 @@ class LocalNotifier:
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # the waiter's loop has closed
                 loop.call_soon_threadsafe(event.set)
+
+    @asynccontextmanager
+    async def listen(self, run_id: str) -> AsyncIterator[Listener]:
+        listener = Listener()
+        entry = (listener.loop, listener.event)
+        with self._lock:
+            self._waiters[run_id].add(entry)
+        try:
+            yield listener
+        finally:
+            with self._lock:
+                waiters = self._waiters.get(run_id)
+                if waiters is not None:
+                    waiters.discard(entry)
+                    if not waiters:
+                        del self._waiters[run_id]
 
     async def wait(self, run_id: str, timeout: float) -> bool:
         entry = (asyncio.get_running_loop(), asyncio.Event())

@@ -59,7 +59,8 @@ class RunView:
         return is_terminal(self.status)
 
     @classmethod
-    def of(cls, r: Run) -> RunView:
+    def of(cls, r: Any) -> RunView:
+        """From a `Run` row or a Core row of `VIEW_COLUMNS`."""
         return cls(
             id=r.id,
             tenant_id=r.tenant_id,
@@ -91,6 +92,10 @@ class RunView:
         )
 
 
+# what a RunView needs: never the large columns (history, instructions, partial text)
+VIEW_COLUMNS = tuple(c for c in Run.__table__.columns if c.name in RunView.__dataclass_fields__)
+
+
 class RunTx:
     """A change to one locked run inside one transaction."""
 
@@ -102,9 +107,11 @@ class RunTx:
 
     def event(
         self, type_: str, data: dict[str, Any] | None = None, *, key: str | None = None
-    ) -> int:
-        self.wrote_events = True
-        return events.append(self.session, self.run, type_, data, key=key)
+    ) -> int | None:
+        """Append an event (its seq), or nothing when KEY was written before (None)."""
+        seq = events.append(self.session, self.run, type_, data, key=key)
+        self.wrote_events = self.wrote_events or seq is not None
+        return seq
 
     def transition(
         self, status: RunStatus, data: dict[str, Any] | None = None, *, key: str | None = None
@@ -151,20 +158,30 @@ class RunStore:
         if tx.wrote_events:
             self.notifier.published(run_id)
 
+    def _row(self, run_id: str) -> Any:
+        with self.db.engine.connect() as conn:
+            return conn.execute(select(*VIEW_COLUMNS).where(Run.id == run_id)).first()
+
     def get(self, tenant_id: str, run_id: str) -> RunView:
-        with self.db.transaction() as s:
-            run = s.get(Run, run_id)
-            if run is None or run.tenant_id != tenant_id:
-                raise NotFound("run", run_id)
-            return RunView.of(run)
+        row = self._row(run_id)
+        if row is None or row.tenant_id != tenant_id:
+            raise NotFound("run", run_id)
+        return RunView.of(row)
 
     def get_internal(self, run_id: str) -> RunView:
         """A run by id with no tenant check: for the worker, which runs what it was given."""
-        with self.db.transaction() as s:
-            run = s.get(Run, run_id)
-            if run is None:
-                raise NotFound("run", run_id)
-            return RunView.of(run)
+        row = self._row(run_id)
+        if row is None:
+            raise NotFound("run", run_id)
+        return RunView.of(row)
+
+    def status(self, tenant_id: str, run_id: str) -> str:
+        """Just the status (cheap: followers poll it)."""
+        with self.db.engine.connect() as conn:
+            row = conn.execute(select(Run.tenant_id, Run.status).where(Run.id == run_id)).first()
+        if row is None or row.tenant_id != tenant_id:
+            raise NotFound("run", run_id)
+        return str(row.status)
 
     def list_runs(
         self,
@@ -192,8 +209,8 @@ class RunStore:
             return [RunView.of(r) for r in s.scalars(q)]
 
     def events(self, tenant_id: str, run_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
-        with self.db.transaction() as s:
-            run = s.get(Run, run_id)
-            if run is None or run.tenant_id != tenant_id:
+        with self.db.engine.connect() as conn:
+            owner = conn.execute(select(Run.tenant_id).where(Run.id == run_id)).scalar()
+            if owner is None or owner != tenant_id:
                 raise NotFound("run", run_id)
-            return events.read(s, run_id, after, limit)
+            return events.read(conn, run_id, after, limit)

@@ -168,6 +168,7 @@ class Fabric:
                     conversation_id=conversation_id, turn_id=turn_id, after_run_id=after_run_id,
                 )  # fmt: skip
                 run_id = run.id
+                view = RunView.of(run)
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -176,7 +177,7 @@ class Fabric:
                 raise
             return existing
         self.notifier.published(run_id)
-        return self.store.get(principal.tenant_id, run_id)
+        return view
 
     def insert_run(
         self,
@@ -277,25 +278,27 @@ class Fabric:
     ) -> AsyncIterator[Event]:
         """Every event after AFTER, live, until the run ends (a terminal event was sent)."""
         last = after
-        while True:
-            batch = await asyncio.to_thread(self.store.events, tenant_id, run_id, last)
-            for event in batch:
-                yield event
-                last = event.seq
-                if event.type in TERMINAL_EVENTS:
-                    return
-            if not batch:
-                await self.notifier.wait(run_id, poll_seconds)
+        async with self.notifier.listen(run_id) as listener:
+            while True:
+                batch = await asyncio.to_thread(self.store.events, tenant_id, run_id, last)
+                for event in batch:
+                    yield event
+                    last = event.seq
+                    if event.type in TERMINAL_EVENTS:
+                        return
+                if not batch:
+                    await listener.wait(poll_seconds)
 
     async def wait(self, tenant_id: str, run_id: str, *, timeout: float | None = None) -> RunView:
         """The run once it has ended or is waiting for approval (TimeoutError after TIMEOUT)."""
 
         async def until_settled() -> RunView:
-            while True:
-                view = await asyncio.to_thread(self.store.get, tenant_id, run_id)
-                if view.terminal or view.status == RunStatus.WAITING_APPROVAL:
-                    return view
-                await self.notifier.wait(run_id, 1.0)
+            async with self.notifier.listen(run_id) as listener:
+                while True:
+                    status = await asyncio.to_thread(self.store.status, tenant_id, run_id)
+                    if is_terminal(status) or status == RunStatus.WAITING_APPROVAL:
+                        return await asyncio.to_thread(self.store.get, tenant_id, run_id)
+                    await listener.wait(1.0)
 
         return await asyncio.wait_for(until_settled(), timeout)
 

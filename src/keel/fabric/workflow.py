@@ -155,7 +155,7 @@ class SegmentExecutor:
             "reasons": list(outcome.reasons),
             "scores": outcome.scores,
         }
-        self.activities.record_event(run_id, EventType.CHECK, verdict)
+        self.activities.record_event(run_id, EventType.CHECK, verdict, "check")
         return verdict
 
     async def execute(self, run_id: str, segment: int) -> str:
@@ -254,22 +254,34 @@ class SegmentExecutor:
                 {"name": "keel.suspend"}, act.suspend, run_id, segment, messages, requests
             )
             return "waiting_approval"
-        final = output_json(output)
+        done = await DBOS.run_step_async(
+            {"name": "keel.succeed"},
+            self.deliver,
+            start,
+            run_id,
+            segment,
+            output_json(output),
+            messages,
+        )
+        return str(done)
+
+    def deliver(
+        self,
+        start: dict[str, Any],
+        run_id: str,
+        segment: int,
+        output: dict[str, Any],
+        messages: list[Any],
+    ) -> str:
+        """The last step: run-time checks, then success — or `blocked` with the reasons when a
+        blocking check fails. One step, so the checks' verdict is recorded with the outcome."""
         if self.extensions.output_checks:
-            verdict = await DBOS.run_step_async(
-                {"name": "keel.check"}, self.check_output, start, run_id, final
-            )
+            verdict = self.check_output(start, run_id, output)
             if verdict["blocked"]:
                 error = {"type": "Blocked", "message": "; ".join(verdict["reasons"]),
                          "step": "check", "reasons": verdict["reasons"]}  # fmt: skip
-                ended = await DBOS.run_step_async(
-                    {"name": "keel.end"}, act.end, run_id, segment, "blocked", error, messages
-                )
-                return str(ended)
-        done = await DBOS.run_step_async(
-            {"name": "keel.succeed"}, act.succeed, run_id, segment, final, messages
-        )
-        return str(done)
+                return self.activities.end(run_id, segment, "blocked", error, messages)
+        return self.activities.succeed(run_id, segment, output, messages)
 
 
 _executor: SegmentExecutor | None = None

@@ -231,13 +231,14 @@ class Run(Base):
     # fabric (issue 3): the run as a chain of durable workflow segments
     segment: Mapped[int] = mapped_column(Integer, default=0)
     workflow_id: Mapped[str | None] = mapped_column(String(128), default=None)
-    messages: Mapped[list[Any] | None] = mapped_column(JSONType, default=None)
+    # large and needed only when a segment starts: not loaded with the row
+    messages: Mapped[list[Any] | None] = mapped_column(JSONType, default=None, deferred=True)
     redrives: Mapped[int] = mapped_column(Integer, default=0)
     after_run_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
-    instructions: Mapped[str | None] = mapped_column(Text, default=None)
-    user_prompt: Mapped[str | None] = mapped_column(Text, default=None)
-    partial_text: Mapped[str | None] = mapped_column(Text, default=None)
+    instructions: Mapped[str | None] = mapped_column(Text, default=None, deferred=True)
+    user_prompt: Mapped[str | None] = mapped_column(Text, default=None, deferred=True)
+    partial_text: Mapped[str | None] = mapped_column(Text, default=None, deferred=True)
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -14,6 +14,12 @@ hands it to `Fabric`. Each hook has one job:
 - `on_finished(run)`: called after a run ended (any terminal status), outside its
   transaction — shadow runs, online eval sampling, canary health. Must not raise; must be
   quick (submit work, do not do it).
+- `on_bind(activities)`: called once when the `Fabric` is built, with its `Activities`, for
+  planes whose capabilities write run events from inside their durable steps (the gate's
+  `tool.decision` events).
+- `on_approval(session, approval)`: called inside the transaction that decides an approval
+  (approved, rejected or expired): what it writes commits or rolls back with the decision
+  (the audit ledger entry).
 
 Every hook receives plain values; none may assume it runs inside a workflow.
 """
@@ -25,9 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic_ai.capabilities import AbstractCapability
+from sqlalchemy.orm import Session
 
 from keel.agents.deps import RunDeps
 from keel.agents.loader import LoadedAgent
+from keel.fabric.approvals import ApprovalView
 
 
 class PromptRouter(Protocol):
@@ -58,6 +66,8 @@ class OutputCheck(Protocol):
 
 CapabilityFactory = Callable[[LoadedAgent], Sequence[AbstractCapability[RunDeps]]]
 FinishedListener = Callable[[Any], None]
+BindListener = Callable[[Any], None]
+ApprovalListener = Callable[[Session, ApprovalView], None]
 
 
 @dataclass
@@ -66,6 +76,8 @@ class FabricExtensions:
     prompt_router: PromptRouter | None = None
     output_checks: list[OutputCheck] = field(default_factory=list)
     on_finished: list[FinishedListener] = field(default_factory=list)
+    on_bind: list[BindListener] = field(default_factory=list)
+    on_approval: list[ApprovalListener] = field(default_factory=list)
 
     def capabilities_for(self, loaded: LoadedAgent) -> list[AbstractCapability[RunDeps]]:
         return [cap for factory in self.capabilities for cap in factory(loaded)]

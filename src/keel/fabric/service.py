@@ -85,6 +85,8 @@ class Fabric:
         self.executor = workflow.SegmentExecutor(
             self.activities, catalog, self.recorder, self.extensions, self.tracing
         )
+        for bind in self.extensions.on_bind:
+            bind(self.activities)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -410,6 +412,8 @@ class Fabric:
                     f"run {run_id} is {run.status}; its approvals can no longer be decided"
                 )
             approvals.decide(row, status, actor, note)
+            for listener in self.extensions.on_approval:
+                listener(tx.session, ApprovalView.of(row))
             tx.event(
                 EventType.APPROVAL_RESOLVED,
                 {

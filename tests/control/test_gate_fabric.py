@@ -26,3 +26,151 @@ async def test_a_denied_call_is_refused_and_the_run_goes_on(gated: Gated) -> Non
     assert decisions[1]["policies"] == ["deletes-need-admin"]
     refusal = next(r for r in tool_returns(SEEN[-1]) if r.tool_name == "delete_records")
     assert refusal.outcome == "failed" and "deletes-need-admin" in str(refusal.content)
+
+
+async def test_a_policy_gated_call_waits_for_approval_with_the_policys_reason(gated: Gated) -> None:
+    SCRIPTS["default"] = steps(
+        calls(("transfer_funds", {"amount": 5000, "to_account": "X-1"})), answer("paid")
+    )
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "pay X-1"})
+    waiting = await gated.fabric.wait("t1", view.id, timeout=30)
+    assert waiting.status == "waiting_approval" and ran("transfer_funds") == []
+    [approval] = gated.fabric.approvals("t1", run_id=view.id)
+    assert approval.reason == "needs human approval: big-transfers-need-approval"
+    gated.fabric.approve("t1", approval.id, "manager", "ok")
+    done = await gated.fabric.wait("t1", view.id, timeout=30)
+    assert done.status == "succeeded" and ran("transfer_funds") == [
+        {"amount": 5000, "to_account": "X-1"}
+    ]
+    decisions = [e.data for e in gated.fabric.events("t1", view.id) if e.type == "tool.decision"]
+    assert [(d["decision"], d["approved"]) for d in decisions] == [
+        ("REQUIRE_APPROVAL", False),
+        ("ALLOW", True),
+    ]
+    kinds = [e.kind for e in gated.plane.ledger.entries(tenant_id="t1", limit=20)]
+    assert kinds.count("tool_decision") == 2 and "approval" in kinds
+    approval_entry = gated.plane.ledger.entries(tenant_id="t1", kind="approval")[0]
+    assert approval_entry.actor == "manager" and approval_entry.data["decision"] == "approved"
+    assert gated.plane.ledger.verify().ok
+
+
+async def test_a_rejected_call_never_runs(gated: Gated) -> None:
+    SCRIPTS["default"] = steps(
+        calls(("transfer_funds", {"amount": 5000, "to_account": "X-1"})), answer("not paid")
+    )
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "pay X-1"})
+    await gated.fabric.wait("t1", view.id, timeout=30)
+    [approval] = gated.fabric.approvals("t1", run_id=view.id)
+    gated.fabric.reject("t1", approval.id, "manager", "too much")
+    done = await gated.fabric.wait("t1", view.id, timeout=30)
+    assert done.status == "succeeded" and ran("transfer_funds") == []
+    entry = gated.plane.ledger.entries(tenant_id="t1", kind="approval")[0]
+    assert entry.data["decision"] == "rejected" and entry.data["note"] == "too much"
+
+
+async def test_an_http_tool_gets_its_credential_and_its_echo_is_scrubbed(gated: Gated) -> None:
+    SCRIPTS["default"] = steps(
+        calls(("crm_company", {"company_id": "C-001", "verbose": True, "X-Request-Id": "r-1"})),
+        answer("found"),
+    )
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "who is C-001"})
+    done = await gated.fabric.wait("t1", view.id, timeout=30)
+    assert done.status == "succeeded", done.error
+    [request] = gated.crm.requests
+    assert request["auth"] == "Bearer crm-tok-9f3Kq27LxW81pZ"  # injected at execution
+    assert request["query"] == {"verbose": "true"} and request["request_id"] == "r-1"
+    [result] = [r for r in tool_returns(SEEN[-1]) if r.tool_name == "crm_company"]
+    assert result.content["name"] == "Acme AB"
+    assert result.content["debug"]["authorization"] == "Bearer [REDACTED:secret]"
+    assert done.cost_usd == 0.002  # the tool's unit cost, recorded as usage
+
+
+async def test_a_header_argument_cannot_replace_the_injected_credential(gated: Gated) -> None:
+    SCRIPTS["default"] = steps(
+        calls(("crm_company", {"company_id": "C-001", "X-Request-Id": "r-2"})), answer("ok")
+    )
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "x"})
+    await gated.fabric.wait("t1", view.id, timeout=30)
+    assert gated.crm.requests[0]["auth"].endswith("crm-tok-9f3Kq27LxW81pZ")
+
+
+async def test_invalid_arguments_go_back_to_the_model_to_correct(gated: Gated) -> None:
+    SCRIPTS["default"] = steps(
+        calls(("crm_company", {"company_id": "acme"})),
+        calls(("crm_company", {"company_id": "C-002"}), step=2),
+        answer("ok"),
+    )
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "x"})
+    done = await gated.fabric.wait("t1", view.id, timeout=30)
+    assert done.status == "succeeded"
+    decisions = [e.data for e in gated.fabric.events("t1", view.id) if e.type == "tool.decision"]
+    assert [(d["decision"], d["stage"]) for d in decisions] == [
+        ("DENY", "validate"),
+        ("ALLOW", "policy"),
+    ]
+    assert "company_id: 'acme' does not match" in decisions[0]["reason"]
+    assert [r["path"] for r in gated.crm.requests] == ["/api/companies/C-002"]
+
+
+async def test_a_tool_not_enabled_for_the_tier_is_hidden_and_refused(gated: Gated) -> None:
+    seen_tools: list[list[str]] = []
+
+    def script(messages: list, info: object) -> object:
+        seen_tools.append([t.name for t in info.function_tools])  # type: ignore[attr-defined]
+        if len(seen_tools) == 1:
+            return calls(("enterprise_insights", {"topic": "x"}))
+        return answer("ok")
+
+    SCRIPTS["default"] = script  # type: ignore[assignment]
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "x"})
+    assert (await gated.fabric.wait("t1", view.id, timeout=30)).status == "succeeded"
+    assert "enterprise_insights" not in seen_tools[0] and "read_records" in seen_tools[0]
+    assert ran("enterprise_insights") == []
+    enterprise = Principal(tenant_id="big", user_id="bo", roles=("sales",))
+    seen_tools.clear()
+    view = gated.fabric.submit(enterprise, "clerk", {"question": "x"})
+    assert (await gated.fabric.wait("big", view.id, timeout=30)).status == "succeeded"
+    assert "enterprise_insights" in seen_tools[0] and ran("enterprise_insights") == [{"topic": "x"}]
+
+
+async def test_a_tools_rate_limit_is_per_tenant(gated: Gated) -> None:
+    note = {"company_id": "C-001", "body": {"text": "hi"}}
+    SCRIPTS["default"] = steps(
+        calls(("crm_note", note), ("crm_note", note), ("crm_note", note)), answer("ok")
+    )
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "x"})
+    assert (await gated.fabric.wait("t1", view.id, timeout=30)).status == "succeeded"
+    decisions = [e.data for e in gated.fabric.events("t1", view.id) if e.type == "tool.decision"]
+    assert [d["decision"] for d in decisions] == ["ALLOW", "ALLOW", "DENY"]
+    assert decisions[2]["stage"] == "rate_limit" and "retry in" in decisions[2]["reason"]
+    assert len(gated.crm.requests) == 2
+    other = Principal(tenant_id="t2", user_id="tom", roles=("sales",))
+    view = gated.fabric.submit(other, "clerk", {"question": "x"})
+    await gated.fabric.wait("t2", view.id, timeout=30)
+    assert len(gated.crm.requests) == 4  # t2 has its own bucket
+
+
+async def test_tool_output_is_redacted_and_injection_flagged(gated: Gated) -> None:
+    SCRIPTS["default"] = steps(calls(("export_contacts", {"company": "acme"})), answer("ok"))
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "contacts of acme"})
+    assert (await gated.fabric.wait("t1", view.id, timeout=30)).status == "succeeded"
+    [result] = [r for r in tool_returns(SEEN[-1]) if r.tool_name == "export_contacts"]
+    assert result.content[0]["email"] == "[REDACTED:email]"
+    assert result.content[0]["phone"] == "[REDACTED:phone]"
+    [guard] = [e.data for e in gated.fabric.events("t1", view.id) if e.type == "guardrail"]
+    assert guard["redacted"] and not guard["blocked"]
+    rules = {f["rule"].split(".")[0] for f in guard["findings"]}
+    assert {"injection"} <= rules
+    events = str([e.data for e in gated.fabric.events("t1", view.id)])
+    assert "anna.berg@example.com" not in events  # nor in the tool.result preview
+    assert gated.plane.ledger.entries(tenant_id="t1", kind="guardrail")
+
+
+async def test_the_decision_is_a_durable_step_of_the_run(gated: Gated) -> None:
+    SCRIPTS["default"] = steps(calls(("read_records", {"query": "a"})), answer("ok"))
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "x"})
+    await gated.fabric.wait("t1", view.id, timeout=30)
+    names = [str(s["function_name"]) for s in gated.fabric.engine.steps(view.id)]
+    gate_at = names.index("keel.gate.read_records")
+    assert names[gate_at + 1] == "tool.read_records"  # decided before the tool's own step
+    assert "keel.budget" in names

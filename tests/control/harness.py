@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from keel.control.plane import ControlPlane
 from keel.control.registry import deployment_tool_defs, load_deployment_tools
 from keel.control.vault import Vault
 from keel.fabric.catalog import AgentCatalog
-from keel.fabric.extensions import FabricExtensions
+from keel.fabric.extensions import CapabilityFactory, FabricExtensions
 from keel.fabric.service import Fabric
 from keel.identity.keys import ensure_tenant
 from keel.observability.tracing import Tracing
@@ -152,7 +152,12 @@ def gated_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Setti
     )
 
 
-def build_gated(settings: Settings, *, tracing: Tracing | None = None) -> Gated:
+def build_gated(
+    settings: Settings,
+    *,
+    tracing: Tracing | None = None,
+    extra: Sequence[CapabilityFactory] = (),
+) -> Gated:
     db = Database.from_settings(settings)
     db.upgrade()
     for tenant in ("t1", "t2", "big"):
@@ -174,6 +179,7 @@ def build_gated(settings: Settings, *, tracing: Tracing | None = None) -> Gated:
     )  # fmt: skip
     plane.install(extensions)
     extensions.capabilities.append(lambda _loaded: [script_resolver()])
+    extensions.capabilities.extend(extra)
     for tenant in ("t1", "t2", "big"):
         vault.put(tenant, "crm-token", CRM_TOKEN, actor="test")
     fabric = Fabric(settings, db, catalog, extensions=extensions, tracing=tracing)

@@ -3,13 +3,13 @@ and/or USD — with three tiers on the share used:
 
 - below 75 %: ALLOW;
 - 75 % to 90 % (inclusive): THROTTLE — policies see `context.throttled` and
-  `budget_remaining_pct`, tools costing at least `expensive_tool_usd` need a human's
-  approval, and an agent may name a cheaper `throttle_model`;
+  `budget_remaining_pct`, and tools costing at least `expensive_tool_usd` need a human's
+  approval;
 - above 90 %: BLOCK — no model request starts and no tool with a cost runs; the run ends
   `failed` with `BudgetExceeded` naming the budget.
 
 Limits come from the `budgets` table (`keel budget set`), else from the agent's `budget:`
-mapping in `agent.yaml` (monthly_tokens, monthly_usd, run_tokens, run_usd, throttle_model,
+mapping in `agent.yaml` (monthly_tokens, monthly_usd, run_tokens, run_usd,
 expensive_tool_usd), else from settings (`KEEL_BUDGET_TENANT_MONTHLY_*`, `KEEL_BUDGET_RUN_*`).
 Spend is read from `usage_records` (model requests and tool calls with a unit cost) since the
 start of the UTC calendar month; checks add an estimate of the call about to be made, so the
@@ -79,7 +79,6 @@ class AgentBudget(BaseModel):
     monthly_usd: Decimal | None = Field(default=None, gt=0)
     run_tokens: int | None = Field(default=None, gt=0)
     run_usd: Decimal | None = Field(default=None, gt=0)
-    throttle_model: str | None = None
     expensive_tool_usd: Decimal | None = Field(default=None, ge=0)
 
     @classmethod
@@ -204,7 +203,15 @@ class BudgetState:
         }
 
     def exceeded(self) -> BudgetExceeded:
-        return BudgetExceeded(f"{self.reason()} (above {BLOCK_ABOVE}%: blocked)")
+        """The error a blocked run ends with: the budget, its share used, and what to do."""
+        worst = self.worst
+        if worst is None:
+            return BudgetExceeded("no budget applies")
+        if worst.scope == "run":
+            fix = "raise the agent's budget.run_tokens / run_usd, or ask for less"
+        else:
+            fix = "raise it (keel budget set) or wait for next month"
+        return BudgetExceeded(f"{worst.describe()}: blocked above {BLOCK_ABOVE}%; {fix}")
 
 
 def month_start(now: datetime) -> datetime:

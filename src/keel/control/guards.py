@@ -3,8 +3,11 @@
 - `BudgetGuard` (`before_model_request`): estimates the request, checks every budget in a
   durable step (`keel.budget`: its decision is recorded, a replay takes it), and above 90 %
   raises `BudgetExceeded` naming the budget — the run ends `failed` with that error, in its
-  events and its API view. While throttled it records a `budget` event and, if the agent names
-  a `budget.throttle_model`, sends the request to that cheaper model.
+  events and its API view. While throttled it records a `budget` event (the gate makes
+  expensive tools wait for approval; policies see `context.throttled`). It does not switch the
+  run to a cheaper model: a durable run's model is the string resolved when the run starts
+  (DBOSDurability refuses a model instance swapped in by a hook), so that routing belongs at
+  submit time.
 - `InputGuard` (`before_run`): the `input` guardrails over the user's message. Decided at run
   time rather than at submit: every door into a run (API turns, batch items, eval cases,
   `keel run`) passes it, and the verdict is a run event and an audit entry an operator can
@@ -89,14 +92,6 @@ class BudgetGuard(AbstractCapability[RunDeps]):
         tier = Tier(decided["tier"])
         if tier is Tier.BLOCK:
             raise BudgetExceeded(decided["message"])
-        throttle_model = self.plane.budgets.agents.get(self.loaded.name)
-        if tier is Tier.THROTTLE and throttle_model is not None and throttle_model.throttle_model:
-            from pydantic_ai.models import infer_model
-
-            from keel.agents.builder import resolve_model
-
-            name = throttle_model.throttle_model
-            request_context.model = resolve_model(name, self.plane.settings) or infer_model(name)
         return request_context
 
     async def _check(self, run_id: str, tenant_id: str, tokens: int, usd: str) -> dict[str, Any]:

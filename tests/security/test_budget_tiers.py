@@ -72,7 +72,7 @@ def test_the_state_reads_usage_against_each_budget(gated: Gated) -> None:
     assert budgets.state("t2", "clerk", None).tier is Tier.BLOCK
     # a run budget counts only that run's usage
     _usage(gated, "t2", 95_000, run_id="run_x")
-    line = [ln for ln in budgets.state("t2", "clerk", "run_x").lines if ln.scope == "run"][0]
+    line = next(ln for ln in budgets.state("t2", "clerk", "run_x").lines if ln.scope == "run")
     assert line.tier is Tier.BLOCK and line.limit == 100_000  # clerk's agent.yaml run_tokens
 
 

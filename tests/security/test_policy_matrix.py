@@ -95,7 +95,7 @@ def test_every_principal_tool_and_context_gets_the_expected_decision(
             _throttle(gated, tenant)
     now = NIGHT if context == "night" else DAY
     got: dict[tuple[str, str], str] = {}
-    for (who, tool_key), expected in EXPECTED.items():
+    for who, tool_key in EXPECTED:
         principal = PRINCIPALS[who]
         tool, args = TOOLS[tool_key]
         call = GateCall(

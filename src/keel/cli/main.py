@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import agents, audit, db, keys, policy, run, runs, secrets, server
+from keel.cli import agents, audit, budget, db, keys, policy, run, runs, secrets, server, usage
 
 app = typer.Typer(
     name="keel",
@@ -17,6 +17,7 @@ app.command("serve")(server.serve)
 app.command("worker")(server.worker)
 app.command("run")(run.run)
 app.command("chat")(run.chat)
+app.command("usage")(usage.usage)
 app.add_typer(agents.app, name="agents")
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(runs.approvals_app, name="approvals")
@@ -24,6 +25,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(keys.app, name="keys")
+app.add_typer(budget.app, name="budget")
 app.add_typer(db.app, name="db")
 
 

@@ -20,6 +20,7 @@ the tiers switch at exactly 75 % and 90 %.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, literal, select
 
 from keel.control.ledger import Ledger
 from keel.errors import BudgetExceeded, InvalidInput, SpecError, SpecProblem
@@ -41,6 +42,7 @@ from keel.store.types import utcnow
 THROTTLE_FROM = Decimal(75)
 BLOCK_ABOVE = Decimal(90)
 ESTIMATED_OUTPUT_TOKENS = 1024
+LIMITS_TTL_SECONDS = 5.0
 CHARS_PER_TOKEN = 4
 _HUNDRED = Decimal(100)
 
@@ -279,6 +281,30 @@ def estimate_request(
     return input_tokens + output_tokens, usd
 
 
+def _statements() -> tuple[Any, Any, Any]:
+    """The three reads of a check, built once (bound parameters: building a statement per
+    call costs more than running it)."""
+    u = UsageRecord.__table__.c
+    used = u.input_tokens + u.output_tokens
+    mine = u.agent == bindparam("agent")
+
+    def total(value: Any, when: Any = None) -> Any:
+        return func.coalesce(func.sum(value if when is None else case((when, value), else_=0)), 0)
+
+    month = select(
+        total(used), total(u.cost_usd), total(used, mine), total(u.cost_usd, mine)
+    ).where(u.tenant_id == bindparam("tenant"), u.created_at >= bindparam("since"))
+    run = select(total(used), total(u.cost_usd)).where(u.run_id == bindparam("run"))
+    b = Budget.__table__.c
+    limits = select(b.agent, b.monthly_tokens, b.monthly_usd).where(
+        b.tenant_id == bindparam("tenant"), b.agent.in_([literal(""), bindparam("agent")])
+    )
+    return month, run, limits
+
+
+_MONTH_SPEND, _RUN_SPEND, _LIMITS = _statements()
+
+
 class Budgets:
     """Budget limits, spend and tiers. Thread-safe; every check reads the database."""
 
@@ -294,40 +320,41 @@ class Budgets:
         self.settings = settings
         self.agents = dict(agents or {})
         self.ledger = ledger
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Limit]]] = {}
 
     # --- limits -----------------------------------------------------------------------
 
     def limits(self, tenant_id: str, agent: str) -> dict[Scope, Limit]:
-        """The limits that apply to AGENT's runs for TENANT_ID (table rows first)."""
-        with self.db.transaction() as s:
-            rows = {
-                r.agent: r
-                for r in s.scalars(
-                    select(Budget).where(
-                        Budget.tenant_id == tenant_id, Budget.agent.in_(("", agent))
-                    )
-                )
-            }
+        """The limits that apply to AGENT's runs for TENANT_ID (table rows first). Table rows
+        are cached for `LIMITS_TTL_SECONDS`; changes made through this object apply at once,
+        changes from another process (the CLI) within that time."""
+        rows = self._rows(tenant_id, agent)
         declared = self.agents.get(agent) or AgentBudget()
         tenant_row, agent_row = rows.get(""), rows.get(agent) if agent else None
-        tenant = (
-            Limit(tenant_row.monthly_tokens, _decimal(tenant_row.monthly_usd))
-            if tenant_row is not None
-            else Limit(
-                self.settings.budget_tenant_monthly_tokens,
-                _decimal(self.settings.budget_tenant_monthly_usd),
-            )
+        tenant = tenant_row or Limit(
+            self.settings.budget_tenant_monthly_tokens,
+            _decimal(self.settings.budget_tenant_monthly_usd),
         )
-        agent_limit = (
-            Limit(agent_row.monthly_tokens, _decimal(agent_row.monthly_usd))
-            if agent_row is not None
-            else Limit(declared.monthly_tokens, declared.monthly_usd)
-        )
+        agent_limit = agent_row or Limit(declared.monthly_tokens, declared.monthly_usd)
         run = Limit(
             declared.run_tokens or self.settings.budget_run_tokens,
             declared.run_usd or _decimal(self.settings.budget_run_usd),
         )
         return {"tenant": tenant, "agent": agent_limit, "run": run}
+
+    def _rows(self, tenant_id: str, agent: str) -> dict[str, Limit]:
+        key = (tenant_id, agent)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < LIMITS_TTL_SECONDS:
+            return cached[1]
+        with self.db.engine.connect() as conn:
+            rows = {
+                str(r.agent): Limit(r.monthly_tokens, _decimal(r.monthly_usd))
+                for r in conn.execute(_LIMITS, {"tenant": tenant_id, "agent": agent})
+            }
+        self._cache[key] = (now, rows)
+        return rows
 
     def set_limit(
         self,
@@ -358,6 +385,7 @@ class Budgets:
             row.monthly_usd = monthly_usd
             row.updated_by = actor
             row.updated_at = utcnow()
+            self._cache.clear()
             if self.ledger is not None:
                 self.ledger.append(
                     actor=actor, kind="budget", subject=f"budget:{agent or '*'}",
@@ -375,6 +403,7 @@ class Budgets:
             if row is None:
                 return False
             s.delete(row)
+            self._cache.clear()
             if self.ledger is not None:
                 self.ledger.append(
                     actor=actor, kind="budget", subject=f"budget:{agent or '*'}",
@@ -388,25 +417,10 @@ class Budgets:
         self, tenant_id: str, agent: str, run_id: str | None, *, now: datetime | None = None
     ) -> dict[Scope, Spend]:
         """Tokens and USD used this month by the tenant and by AGENT within it, and by the run."""
-        since = month_start(now or utcnow())
-        tokens = func.coalesce(func.sum(UsageRecord.input_tokens + UsageRecord.output_tokens), 0)
-        usd = func.coalesce(func.sum(UsageRecord.cost_usd), 0)
-        mine = UsageRecord.agent == agent
-        agent_tokens = func.coalesce(
-            func.sum(case((mine, UsageRecord.input_tokens + UsageRecord.output_tokens), else_=0)), 0
-        )
-        agent_usd = func.coalesce(func.sum(case((mine, UsageRecord.cost_usd), else_=0)), 0)
-        with self.db.transaction() as s:
-            month = s.execute(
-                select(tokens, usd, agent_tokens, agent_usd).where(
-                    UsageRecord.tenant_id == tenant_id, UsageRecord.created_at >= since
-                )
-            ).one()
-            run = (
-                s.execute(select(tokens, usd).where(UsageRecord.run_id == run_id)).one()
-                if run_id
-                else (0, 0)
-            )
+        params = {"tenant": tenant_id, "since": month_start(now or utcnow()), "agent": agent}
+        with self.db.engine.connect() as conn:
+            month = conn.execute(_MONTH_SPEND, params).one()
+            run = conn.execute(_RUN_SPEND, {"run": run_id}).one() if run_id else (0, 0)
         return {
             "tenant": Spend(int(month[0]), Decimal(str(month[1]))),
             "agent": Spend(int(month[2]), Decimal(str(month[3]))),

@@ -258,25 +258,35 @@ class Gate:
     async def decide(self, call: GateCall, now: datetime | None = None) -> GateDecision:
         """Evaluate, take a rate-limit token when allowed, and record the decision (event +
         audit entry, once per step). Run it as a durable step inside workflows."""
-        decision = await asyncio.to_thread(self.evaluate, call, now)
         spec = self.plane.registry.get(call.tool)
-        if decision.decision is Decision.ALLOW and spec is not None and spec.options.rate_limit:
-            try:
-                taken = await self.plane.limiter.acquire(
-                    RateKey(call.tenant_id, f"tool:{call.tool}")
-                )
-            except Exception as exc:
-                decision = _deny(f"rate limiter unavailable ({type(exc).__name__})", "rate_limit",
-                                 policies=decision.policies, budget=decision.budget)  # fmt: skip
-            else:
-                if not taken.allowed:
-                    decision = _deny(
-                        f"rate limit of {call.tool} for tenant {call.tenant_id} reached; "
-                        f"retry in {taken.retry_after:.1f} s",
-                        "rate_limit", policies=decision.policies, budget=decision.budget,
-                    )  # fmt: skip
+        if spec is None or spec.options.rate_limit is None:  # one trip to a worker thread
+            return await asyncio.to_thread(self._decide_and_record, call, now, spec)
+        decision = await asyncio.to_thread(self.evaluate, call, now)
+        if decision.decision is Decision.ALLOW:
+            decision = await self._rate_limit(call, decision)
         await asyncio.to_thread(self.record, call, decision, spec)
         return decision
+
+    def _decide_and_record(
+        self, call: GateCall, now: datetime | None, spec: ToolSpec | None
+    ) -> GateDecision:
+        decision = self.evaluate(call, now)
+        self.record(call, decision, spec)
+        return decision
+
+    async def _rate_limit(self, call: GateCall, decision: GateDecision) -> GateDecision:
+        try:
+            taken = await self.plane.limiter.acquire(RateKey(call.tenant_id, f"tool:{call.tool}"))
+        except Exception as exc:
+            return _deny(f"rate limiter unavailable ({type(exc).__name__})", "rate_limit",
+                         policies=decision.policies, budget=decision.budget)  # fmt: skip
+        if taken.allowed:
+            return decision
+        return _deny(
+            f"rate limit of {call.tool} for tenant {call.tenant_id} reached; "
+            f"retry in {taken.retry_after:.1f} s",
+            "rate_limit", policies=decision.policies, budget=decision.budget,
+        )  # fmt: skip
 
     async def decide_dict(self, call: GateCall) -> dict[str, Any]:
         return (await self.decide(call)).to_dict()

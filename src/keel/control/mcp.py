@@ -47,7 +47,7 @@ async def list_tools(server: McpServer) -> dict[str, dict[str, Any]]:
 
     async with Client(_transport(server), timeout=server.timeout_seconds) as client:
         tools = await client.list_tools()
-    return {t.name: dict(t.inputSchema or {"type": "object"}) for t in tools}
+    return {t.name: dict(t.input_schema or {"type": "object"}) for t in tools}
 
 
 def _content_text(content: Any) -> str:
@@ -66,10 +66,10 @@ async def call_tool(
 
     async with Client(_transport(server, headers), timeout=server.timeout_seconds) as client:
         result = await client.call_tool_mcp(tool, dict(arguments))
-    if result.isError:
+    if result.is_error:
         raise ToolFailed(f"{tool} failed: {_content_text(result.content)[:1000]}")
-    if result.structuredContent is not None:
-        return result.structuredContent
+    if result.structured_content is not None:
+        return result.structured_content
     return _content_text(result.content)
 
 

@@ -194,6 +194,7 @@ def stop(gated: Gated) -> None:
 
 def reset() -> None:
     _calls.CALLS.clear()
+    _calls.SWITCHES["ledger_down"] = False
     SCRIPTS.clear()
     SEEN.clear()
 

@@ -3,6 +3,8 @@ entries, refusals the model sees, approvals with the policy's reason, credential
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from keel.identity.principal import Principal
 from tests.control.harness import SCRIPTS, SEEN, Gated, answer, calls, ran, steps, tool_returns
 
@@ -202,3 +204,36 @@ async def test_an_answer_is_redacted_or_withheld_by_output_guardrails(gated: Gat
     assert done.status == "blocked" and done.output is None
     assert done.error is not None and "payment_card" in done.error["message"]
     assert "4111" not in str([e.data for e in gated.fabric.events("t1", view.id)])
+
+
+async def test_a_replayed_run_keeps_its_recorded_decision(gated: Gated) -> None:
+    """Re-driving a failed run reuses the gate's recorded decision: the tool runs even though
+    the budget would now refuse it (a decision is made once per call, not once per replay);
+    its cost then tips the budget over 90 % and the next model request is blocked."""
+    from keel.control.gate import Gate, GateCall
+    from keel.store.tables import UsageRecord
+    from keel.store.types import utcnow
+    from tests.control.harness import _calls
+
+    _calls.SWITCHES["ledger_down"] = True
+    SCRIPTS["default"] = steps(calls(("sync_ledger", {"entry": "E-1"})), answer("posted"))
+    view = gated.fabric.submit(ALICE, "clerk", {"question": "post E-1"})
+    failed = await gated.fabric.wait("t1", view.id, timeout=60)
+    assert failed.status == "failed" and ran("sync_ledger") == []
+    # now the tenant's money budget is almost spent: 0.89 + the tool's 0.02 USD > 90 %
+    gated.plane.budgets.set_limit("t1", monthly_usd=Decimal(1), actor="ops")
+    with gated.db.transaction() as s:
+        s.add(UsageRecord(run_id="prior", key="k", tenant_id="t1", user_id="u", agent="clerk",
+                          model="m", cost_usd=0.89, created_at=utcnow()))  # fmt: skip
+    fresh = Gate(gated.plane).evaluate(
+        GateCall(view.id, "t1", "alice", "clerk", "sync_ledger", "x", {"entry": "E-1"})
+    )
+    assert fresh.decision.value == "DENY" and fresh.stage == "budget"
+    _calls.SWITCHES["ledger_down"] = False
+    gated.fabric.redrive("t1", view.id, "ops")
+    done = await gated.fabric.wait("t1", view.id, timeout=60)
+    assert ran("sync_ledger") == [{"entry": "E-1"}]
+    assert done.error is not None and done.error["type"] == "BudgetExceeded"
+    assert done.error["step"] == "model.request" and "at 91.0%" in done.error["message"]
+    decisions = [e.data for e in gated.fabric.events("t1", view.id) if e.type == "tool.decision"]
+    assert [d["decision"] for d in decisions] == ["ALLOW"]

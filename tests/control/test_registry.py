@@ -147,7 +147,7 @@ def test_agent_tools_carry_their_keel_tool_declarations() -> None:
         "tool 'enterprise_insights' is not enabled on the 'standard' tier"
     )
     assert insights.refusal("t1", "enterprise", today) is None
-    assert len(registry) == len(registry.descriptors()) == 10  # 4 deployment + 6 of clerk
+    assert len(registry) == len(registry.descriptors()) == 11  # 4 deployment + 7 of clerk
 
 
 def _agent(root: Path, name: str, tools_py: str) -> None:

@@ -123,3 +123,15 @@ def test_api_key_changes_are_audited(home: Database) -> None:
     assert entries[1].data["user"] == "ann" and entries[1].data["prefix"].startswith("keel_sk_")
     secret = created.output.strip().splitlines()[-1]
     assert secret.startswith("keel_sk_") and secret not in str([e.data for e in entries])
+
+
+def test_keel_policy_validates_and_checks_the_deployment_itself(home: Database) -> None:
+    ok = runner.invoke(app, ["policy", "validate"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.strip() == "ok: 6 policies in 1 files, 11 tools"
+    check = runner.invoke(
+        app,
+        ["policy", "check", "--principal", "clerk", "--action", "transfer_funds", "--tenant", "t1",
+         "--user", "ann", "--context", '{"args": {"amount": 5000, "to_account": "x"}}'],
+    )  # fmt: skip
+    assert check.exit_code == 0 and check.output.startswith("REQUIRE_APPROVAL")

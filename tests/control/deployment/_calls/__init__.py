@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 CALLS: list[tuple[str, dict[str, Any]]] = []
+SWITCHES: dict[str, bool] = {"ledger_down": False}
 
 
 def ran(tool: str) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from _calls import CALLS
+from _calls import CALLS, SWITCHES
 from pydantic_ai import RunContext
 
 from keel.agents.deps import RunDeps
@@ -63,3 +63,12 @@ def crm_debug(ctx: RunContext[RunDeps], mode: Literal["echo", "fail"]) -> dict[s
     if mode == "fail":
         raise RuntimeError(f"upstream refused token {token}")
     return {"token": token, "note": f"the token is {token}"}
+
+
+@keel_tool(cost_usd=0.02, tags=["write"])
+def sync_ledger(ctx: RunContext[RunDeps], entry: str) -> str:
+    """Post an entry to the accounting ledger (fails while the ledger is down)."""
+    if SWITCHES["ledger_down"]:
+        raise ConnectionError("the ledger is down")
+    CALLS.append(("sync_ledger", {"entry": entry}))
+    return f"posted {entry}"

@@ -430,7 +430,7 @@ class GatedToolset(WrapperToolset[RunDeps]):
         scope = ToolScope(
             tenant_id=deps.tenant_id, user_id=deps.user_id, roles=who.policy.roles,
             run_id=deps.run_id, agent=self.loaded.name, tool=spec, tool_call_id=tool_call_id,
-            idempotency_key=deps.idempotency_key(tool_call_id), broker=plane.broker,
+            idempotency_key=deps.idempotency_key(tool_call_id), _broker=plane.broker,
         )  # fmt: skip
         try:
             with entered(scope):

@@ -451,8 +451,25 @@ def load_tools_file(path: Path) -> list[ToolSpec]:
     return specs
 
 
+_loaded: dict[tuple[tuple[str, int, int], ...], dict[str, ToolSpec]] = {}
+
+
 def load_deployment_tools(dirs: Sequence[Path]) -> dict[str, ToolSpec]:
-    """Every `tools.yaml` in DIRS (the agents folders), by tool name."""
+    """Every `tools.yaml` in DIRS (the agents folders), by tool name. Loaded once per process
+    while the files are unchanged (the catalog and the gate both ask; MCP entries contact
+    their servers)."""
+    files = [base / REGISTRY_FILE for base in dirs]
+    key = tuple(
+        (str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file()
+    )
+    if key in _loaded:
+        return dict(_loaded[key])
+    specs = _load_deployment_tools(dirs)
+    _loaded[key] = specs
+    return dict(specs)
+
+
+def _load_deployment_tools(dirs: Sequence[Path]) -> dict[str, ToolSpec]:
     specs: dict[str, ToolSpec] = {}
     problems: list[SpecProblem] = []
     for base in dirs:

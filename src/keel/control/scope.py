@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -49,7 +49,8 @@ class ToolScope:
     tool: ToolSpec
     tool_call_id: str
     idempotency_key: str
-    broker: CredentialBroker
+    # private: a tool reaches only its own declared credential, through the methods below
+    _broker: CredentialBroker = field(repr=False)
 
     def __repr__(self) -> str:
         return f"ToolScope(tool={self.tool.name!r}, run={self.run_id!r}, tenant={self.tenant_id!r})"
@@ -60,11 +61,11 @@ class ToolScope:
         name = self.tool.options.credential
         if not name:
             raise Forbidden(f"tool {self.tool.name!r} declares no credential")
-        return self.broker.secret(self.tenant_id, name, actor=f"tool:{self.tool.name}")
+        return self._broker.secret(self.tenant_id, name, actor=f"tool:{self.tool.name}")
 
     def http_client(self) -> httpx.AsyncClient:
         """An `httpx.AsyncClient` carrying the tool's credential (if any) in its header."""
-        return self.broker.http_client(self.tenant_id, self.tool, actor=f"tool:{self.tool.name}")
+        return self._broker.http_client(self.tenant_id, self.tool, actor=f"tool:{self.tool.name}")
 
 
 def current_scope() -> ToolScope:

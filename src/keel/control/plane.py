@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
 import time
 from collections import OrderedDict
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
     from keel.fabric.extensions import FabricExtensions
     from keel.settings import Settings
 
-log = logging.getLogger(__name__)
 
 BASELINE_FILE = "<keel baseline>"
 BASELINE_POLICY = (

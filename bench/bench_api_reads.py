@@ -24,9 +24,10 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
-from keel.api.agents import StaticAgentCatalog
 from keel.api.app import create_app
-from keel.api.services.conversations import append_turn, create_conversation
+from keel.fabric.catalog import AgentCatalog
+from keel.fabric.service import Fabric
+from keel.fabric.turns import create_conversation, submit_turn
 from keel.identity.keys import create_key
 from keel.identity.principal import Principal
 from keel.settings import RateLimitSetting, Settings
@@ -57,15 +58,18 @@ async def measure(
     return samples
 
 
-def seed(db: Database) -> tuple[str, list[str], list[str]]:
-    secret = create_key(db, "bench", "anna").secret
+def seed(fabric: Fabric) -> tuple[str, list[str], list[str]]:
+    """Conversations with turns, recorded through the one write path (their runs stay
+    queued: this fabric only submits)."""
+    secret = create_key(fabric.db, "bench", "anna").secret
     principal = Principal(tenant_id="bench", user_id="anna", scopes=("*",))
     conversations, turns = [], []
     for i in range(CONVERSATIONS):
-        conv = create_conversation(db, principal, "rune", {"i": i}, metadata_max_bytes=1024)
-        conversations.append(conv.id)
+        conv = create_conversation(fabric, principal, "rune", {"i": i})
+        conversations.append(conv)
         for t in range(TURNS_PER_CONVERSATION):
-            turns.append(append_turn(db, principal, conv.id, {"text": f"question {t}"}).id)
+            turn, _ = submit_turn(fabric, principal, conv, {"question": f"question {t}"})
+            turns.append(turn.id)
     return secret, conversations, turns
 
 
@@ -76,16 +80,35 @@ def client(app: FastAPI) -> httpx.AsyncClient:
 async def bench_backend(name: str, url: str, n: int) -> dict[str, list[float]]:
     db = Database(url)
     db.upgrade()
-    secret, conversations, turns = seed(db)
     # the rate limiter stays in the path, with buckets large enough never to deny
     unlimited = RateLimitSetting(capacity=1e9, refill_per_second=1e9)
-    settings = Settings(
-        env="test",
-        database_url=url,
-        rate_limits=dict.fromkeys(("turns", "runs", "reads", "writes"), unlimited),
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    app = create_app(settings, db, agents=StaticAgentCatalog(["rune"]))
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(
+            env="test",
+            home=Path(home),
+            database_url=url,
+            agents_dirs=[Path(__file__).resolve().parents[1] / "examples" / "agents"],
+            rate_limits=dict.fromkeys(("turns", "runs", "reads", "writes"), unlimited),
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        fabric = Fabric(settings, db, AgentCatalog.load(settings, db))
+        fabric.start(execute=False)
+        try:
+            return await _measure_backend(fabric, settings, n, *seed(fabric))
+        finally:
+            fabric.stop()
+            db.dispose()
+
+
+async def _measure_backend(
+    fabric: Fabric,
+    settings: Settings,
+    n: int,
+    secret: str,
+    conversations: list[str],
+    turns: list[str],
+) -> dict[str, list[float]]:
+    app = create_app(settings, fabric.db, fabric=fabric)
     headers = {"Authorization": f"Bearer {secret}"}
     results: dict[str, list[float]] = {}
     async with client(app) as c:
@@ -108,7 +131,6 @@ async def bench_backend(name: str, url: str, n: int) -> dict[str, list[float]]:
             n,
             {200, 201},
         )
-    db.dispose()
     return results
 
 

@@ -52,6 +52,56 @@ def pg_database_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once per session (Keel's tables and DBOS's), cloned by
+    `migrated_database_url` — creating and migrating a database per test costs seconds."""
+    from dbos import DBOS
+    from sqlalchemy import create_engine, text
+
+    name = f"keel_tmpl_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        database = Database(_pg_url(name))
+        database.upgrade()
+        database.dispose()
+        DBOS.migrate(_pg_url(name), schema="dbos")
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_migrated_url(pg_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database already at the newest schema, dropped after the test."""
+    from sqlalchemy import create_engine, text
+
+    name = f"keel_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def migrated_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Parametrises a test over both backends, with the schema already migrated on PostgreSQL
+    (SQLite migrates in milliseconds, so it starts empty)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path / 'keel.db').as_posix()}"
+    url: str = request.getfixturevalue("pg_migrated_url")
+    return url
+
+
 @pytest.fixture
 def sqlite_database_url(tmp_path: Path) -> str:
     return f"sqlite:///{(tmp_path / 'keel.db').as_posix()}"
@@ -67,9 +117,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
+def db(migrated_database_url: str) -> Iterator[Database]:
     """A migrated database on each backend."""
-    database = Database(database_url)
+    database = Database(migrated_database_url)
     database.upgrade()
     yield database
     database.dispose()
@@ -94,12 +144,12 @@ TEST_AGENTS = Path(__file__).resolve().parent / "fabric" / "agents"
 
 
 @pytest.fixture
-def fabric_settings(tmp_path: Path, database_url: str) -> Settings:
+def fabric_settings(tmp_path: Path, migrated_database_url: str) -> Settings:
     """Settings for a fabric on each backend, serving the examples and the test agents."""
     return Settings(  # type: ignore[call-arg]
         env="test",
         home=tmp_path / "home",
-        database_url=database_url,
+        database_url=migrated_database_url,
         agents_dirs=[EXAMPLE_AGENTS, TEST_AGENTS],
         approval_ttl_seconds=3600,
         _env_file=None,

@@ -177,6 +177,12 @@ class Settings(BaseSettings):
         gt=0,
         description="An in-flight claim older than this is presumed crashed and taken over.",
     )
+    api_sse_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="An event stream sends a `: keep-alive` comment after this long without "
+        "an event, so proxies keep the connection open.",
+    )
     rate_limits: dict[str, RateLimitSetting] = Field(
         default_factory=_default_rate_limits,
         description="Token bucket per tenant and resource class (turns, runs, reads, writes).",

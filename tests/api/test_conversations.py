@@ -76,23 +76,21 @@ async def test_get_shows_title_from_the_first_turn_preview_and_count(api: Api) -
     assert body["updated_at"] >= body["created_at"]
 
 
-async def test_turns_replay_in_order_with_outputs(api: Api) -> None:
-    from keel.api.services.conversations import complete_turn
-
+async def test_turns_replay_in_order_with_their_run_and_status(api: Api) -> None:
     conversation_id = await api.conversation()
     first = api.turn(conversation_id, "one")
     api.turn(conversation_id, "two")
-    complete_turn(api.db, "acme", first.id, {"text": "answer one"})
     response = await api.client.get(
         f"/v1/conversations/{conversation_id}/turns", headers=api.headers()
     )
     assert response.status_code == 200
     turns = response.json()["data"]
     assert [t["index"] for t in turns] == [0, 1]
-    assert [t["input"]["text"] for t in turns] == ["one", "two"]
-    assert turns[0]["id"].startswith("turn_")
-    assert turns[0]["output"] == {"text": "answer one"} and turns[0]["status"] == "completed"
-    assert turns[1]["output"] is None and turns[1]["status"] == "queued"
+    assert [t["input"]["question"] for t in turns] == ["one", "two"]
+    assert turns[0]["id"] == first.id and turns[0]["run_id"].startswith("run_")
+    # this app's fabric only submits: both runs are queued, the second behind the first
+    assert [t["status"] for t in turns] == ["queued", "queued"]
+    assert turns[0]["output"] is None and turns[0]["usage"] == {}
 
 
 async def test_listing_pages_newest_first_without_gaps_or_repeats(api: Api) -> None:
@@ -277,11 +275,14 @@ async def test_missing_scope_is_403_naming_it(api: Api) -> None:
 async def test_agents_lists_the_catalog(api: Api) -> None:
     response = await api.client.get("/v1/agents", headers=api.headers(scopes=("runs:read",)))
     assert response.status_code == 200
-    assert response.json() == {"data": [{"name": "rune"}, {"name": "sales-card"}]}
+    listed = response.json()["data"]
+    assert [a["name"] for a in listed] == ["rune", "sales-card"]
+    assert all(a["description"] for a in listed)
 
 
-async def test_concurrent_appends_get_distinct_consecutive_indexes(api: Api) -> None:
-    """`append_turn` is what turn submission builds on: no two turns share an index."""
+async def test_concurrent_turns_get_distinct_consecutive_indexes(api: Api) -> None:
+    """Concurrent submissions serialise on the conversation: no two turns share an index,
+    and each queued run waits for the one before it (double texting: enqueue)."""
     import anyio.to_thread
 
     conversation_id = await api.conversation()
@@ -291,4 +292,8 @@ async def test_concurrent_appends_get_distinct_consecutive_indexes(api: Api) -> 
     assert sorted(t.index for t in turns) == list(range(10))
     got = await api.client.get(f"/v1/conversations/{conversation_id}", headers=api.headers())
     assert got.json()["turn_count"] == 10
-    assert got.json()["title"] == next(t for t in turns if t.index == 0).input["text"]
+    assert got.json()["title"] == next(t for t in turns if t.index == 0).input["question"]
+    assert api.fabric is not None
+    runs = {t.index: api.fabric.get("acme", t.run_id or "") for t in turns}
+    assert runs[0].after_run_id is None
+    assert all(runs[i].after_run_id == runs[i - 1].id for i in range(1, 10))

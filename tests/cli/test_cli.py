@@ -109,3 +109,58 @@ def test_keel_agents_list_and_runs_list(tmp_path: Path) -> None:
     )
     runs = keel("runs", "list", cwd=tmp_path)
     assert runs.returncode == 0 and "succeeded" in runs.stdout and "rune" in runs.stdout
+
+
+def test_keel_chat_keeps_one_conversation_across_lines(tmp_path: Path) -> None:
+    env = {**os.environ, "KEEL_HOME": str(tmp_path / ".keel")}
+    env.pop("KEEL_DATABASE_URL", None)
+    out = subprocess.run(
+        [KEEL, "chat", "rune", "--locale", "da"],
+        cwd=tmp_path,
+        env=env,
+        input="Which hospital projects in Stockholm start this year?\nWhich school projects in Malmö start next year?\n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    answers = [line for line in out.stdout.splitlines() if line.startswith("rune> ")]
+    assert len(answers) == 2 and answers[0].startswith("rune> Jeg fandt")
+    assert "conversation conv_" in out.stderr
+
+
+def test_keel_up_serves_health_and_prints_a_development_key(tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KEEL_HOME": str(tmp_path / ".keel")}
+    env.pop("KEEL_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [KEEL, "up", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    status = json.loads(r.read())
+            except OSError:
+                time.sleep(0.05)
+        assert status is not None and status["status"] == "ok"
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert f"serving on http://127.0.0.1:{port}" in output
+    key = (tmp_path / ".keel" / "dev-api-key").read_text().strip()
+    assert key.startswith("keel_sk_") and key in output
+    assert (tmp_path / ".keel" / "dev-api-key").stat().st_mode & 0o777 == 0o600

@@ -22,7 +22,7 @@ async def test_turns_share_the_conversation_history(fabric: Fabric, alice: Princ
     assert (await fabric.wait("t1", first.id, timeout=30)).status == "succeeded"
     _, second = submit_turn(fabric, alice, conv, Q2)
     assert (await fabric.wait("t1", second.id, timeout=30)).status == "succeeded"
-    turns = list_turns(fabric, alice, conv)
+    turns = list_turns(fabric.db, alice, conv)
     assert [t.index for t in turns] == [0, 1] and {t.status for t in turns} == {"succeeded"}
     with fabric.db.transaction() as s:
         row = s.get(Conversation, conv)
@@ -67,7 +67,7 @@ def test_turns_are_private_to_their_user(
         submit_turn(fabric, mallory, conv, Q1)
     colleague = Principal(tenant_id="t1", user_id="carol")
     with pytest.raises(NotFound):
-        list_turns(fabric, colleague, conv)
+        list_turns(fabric.db, colleague, conv)
 
 
 def test_a_repeated_idempotency_key_returns_the_first_turn(
@@ -77,4 +77,4 @@ def test_a_repeated_idempotency_key_returns_the_first_turn(
     turn, run = submit_turn(fabric, alice, conv, Q1, idempotency_key="t-1")
     again, run_again = submit_turn(fabric, alice, conv, Q1, idempotency_key="t-1")
     assert (again.id, run_again.id) == (turn.id, run.id)
-    assert len(list_turns(fabric, alice, conv)) == 1
+    assert len(list_turns(fabric.db, alice, conv)) == 1

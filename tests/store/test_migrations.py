@@ -36,3 +36,16 @@ def test_models_and_migrations_do_not_drift(database_url: str) -> None:
         assert diff == []
     finally:
         database.dispose()
+
+
+def test_concurrent_sqlite_writers_queue_instead_of_failing(sqlite_db: Database) -> None:
+    """Many threads writing at once through one engine: every write lands, none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keel.identity.keys import ensure_tenant
+    from keel.store.tables import Tenant
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda i: ensure_tenant(sqlite_db, f"t{i}"), range(200)))
+    with sqlite_db.transaction() as s:
+        assert s.query(Tenant).count() == 200

@@ -20,6 +20,7 @@ class RunDeps:
     tenant_id: str
     user_id: str
     agent: str = ""
+    segment: int = 0
     locale: str = "en"
     data_dir: Path = Path(".keel")
     variables: dict[str, Any] = field(default_factory=dict)

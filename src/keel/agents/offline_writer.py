@@ -12,7 +12,7 @@ from keel.agents.offline_directives import Conversation, Directives, ToolResult
 from keel.agents.offline_planner import resolve_schema
 
 TITLE_KEYS = ("title", "name", "headline", "label", "id")
-LIST_FIELDS = ("city", "stage", "value", "start_date", "category", "region")
+LIST_FIELDS = ("city", "stage", "value", "start_date", "region")
 MAX_LISTED = 8
 PARAGRAPH_FIELDS = frozenset(
     {"snapshot", "summary", "pitch", "body", "text", "description", "answer", "content"}

@@ -21,7 +21,9 @@ from keel.api.idempotency import Idempotency, IdempotencyStore
 from keel.api.limits import BodySizeLimitMiddleware
 from keel.api.problems import install_problem_handlers, only_problem_media_type
 from keel.api.routes import agents as agent_routes
-from keel.api.routes import conversations, feedback
+from keel.api.routes import approvals, conversations, feedback, runs, turns
+from keel.api.schemas import RunEventPublic
+from keel.api.sse import replay_events
 from keel.control.ratelimit import RateLimiter, make_rate_limiter
 from keel.fabric.service import Fabric
 from keel.identity.authenticator import Authenticator
@@ -29,12 +31,18 @@ from keel.identity.oidc import OidcVerifier
 from keel.settings import Settings
 from keel.store.database import Database
 
-API_DESCRIPTION = """Keel's headless API: conversations, turns and feedback.
+API_DESCRIPTION = """Keel's headless API: conversations, turns, runs, approvals, agents and
+feedback.
 
 Authenticate with an API key (`Authorization: Bearer keel_sk_…` or `X-API-Key`) or an OIDC
 JWT (`Authorization: Bearer <token>`). Every error is RFC 9457 `application/problem+json`
 with a stable `code`; validation errors name each field in `errors`. POST endpoints accept
 an `Idempotency-Key`. Lists are cursor-paginated, newest first.
+
+Event streams are server-sent events: `id: <seq>`, `event: <type>`, `data: <JSON>`; reconnect
+with `Last-Event-ID: <seq>` (or `?after=<seq>`) to resume without loss or repetition. A stream
+ends after the run's terminal event; while a run waits for approval it stays open with
+`: keep-alive` comments and continues after the decision.
 """
 
 
@@ -77,6 +85,7 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.rate_limiter = limiter
     app.state.resolve_principal = resolve_principal
+    app.state.event_replayer = replay_events
     app.state.idempotency = Idempotency(
         IdempotencyStore(
             database,
@@ -91,14 +100,22 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     app.include_router(conversations.router)
+    app.include_router(turns.router)
     app.include_router(feedback.router)
+    app.include_router(runs.router)
+    app.include_router(approvals.router)
     app.include_router(agent_routes.router)
     install_problem_handlers(app)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = only_problem_media_type(generate_openapi())
+            schema = only_problem_media_type(generate_openapi())
+            # what each event stream's `data:` line holds (referenced by `x-event-data`)
+            schema["components"]["schemas"]["RunEventPublic"] = RunEventPublic.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

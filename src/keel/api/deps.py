@@ -12,10 +12,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
+from starlette.exceptions import HTTPException
 
 from keel.api.agents import AgentCatalog
 from keel.control.ratelimit import RateKey, RateLimiter
 from keel.errors import Forbidden, RateLimited
+from keel.fabric.service import Fabric
 from keel.identity import scopes
 from keel.identity.authenticator import Authenticator
 from keel.identity.principal import Principal
@@ -50,9 +52,22 @@ def get_agents(request: Request) -> AgentCatalog:
     return agents
 
 
+def get_fabric(request: Request) -> Fabric:
+    """The runtime runs are submitted to; an app built without one answers 503."""
+    fabric: Fabric | None = request.app.state.fabric
+    if fabric is None:
+        raise HTTPException(
+            503,
+            "this API process has no runtime: runs, turns and approvals need `keel up` or "
+            "`keel serve` (create_app(..., fabric=...))",
+        )
+    return fabric
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AgentsDep = Annotated[AgentCatalog, Depends(get_agents)]
+FabricDep = Annotated[Fabric, Depends(get_fabric)]
 
 
 async def resolve_principal(request: Request) -> Principal:
@@ -102,6 +117,11 @@ def authorize(scope: str | None, resource: str) -> Callable[..., Awaitable[Princ
 
 ConversationsRead = Annotated[Principal, Depends(authorize(scopes.CONVERSATIONS_READ, "reads"))]
 ConversationsWrite = Annotated[Principal, Depends(authorize(scopes.CONVERSATIONS_WRITE, "writes"))]
+TurnsWrite = Annotated[Principal, Depends(authorize(scopes.CONVERSATIONS_WRITE, "turns"))]
+RunsRead = Annotated[Principal, Depends(authorize(scopes.RUNS_READ, "reads"))]
+RunsWrite = Annotated[Principal, Depends(authorize(scopes.RUNS_WRITE, "runs"))]
+ApprovalsRead = Annotated[Principal, Depends(authorize(scopes.APPROVALS_READ, "reads"))]
+ApprovalsWrite = Annotated[Principal, Depends(authorize(scopes.APPROVALS_WRITE, "writes"))]
 AnyScopeRead = Annotated[Principal, Depends(authorize(None, "reads"))]
 
 IdempotencyKeyHeader = Annotated[
@@ -111,5 +131,14 @@ IdempotencyKeyHeader = Annotated[
         max_length=255,
         description="Makes a retry safe: the same key with the same body replays the first "
         "response (marked `Idempotent-Replayed: true`) for 24 h; a different body is 422.",
+    ),
+]
+
+LastEventIdHeader = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        max_length=32,
+        description="Resume an event stream after this event id (an SSE client's reconnect).",
     ),
 ]

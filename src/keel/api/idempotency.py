@@ -13,6 +13,10 @@
 - A handler that raises, or answers 5xx, releases the claim: the client may retry.
 - A claim in flight longer than `lease_seconds` is presumed dead (its process crashed)
   and the next request with the key takes it over.
+- The handler finds its claim on `request.state.idempotency_claim`; `effect_key(request)`
+  derives from it the key to hand the layer below (a run's idempotency key), so a takeover
+  after a crash finds the effect the crashed request created, and a key reused after it
+  expired creates a new one.
 - Streaming endpoints store a replay *marker* instead of a body: set
   `request.state.idempotency_replay = EventReplay(resource_id=run_id)` before returning the
   stream, and install an `EventReplayer` as `app.state.event_replayer`; a replay then asks
@@ -54,7 +58,15 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 _STORED_HEADERS = frozenset(
-    {"content-type", "location", "etag", "last-modified", "preference-applied"}
+    {
+        "content-type",
+        "location",
+        "etag",
+        "last-modified",
+        "preference-applied",
+        "keel-turn-id",
+        "keel-run-id",
+    }
 )
 
 
@@ -358,6 +370,15 @@ class EventReplayer(Protocol):
 PrincipalResolver = Callable[[Request], Awaitable[Any]]
 
 
+def effect_key(request: Request) -> str | None:
+    """The idempotency key for the effect this request creates, or None without a key.
+
+    Derived from the claim's record id: the same across a takeover of a crashed claim (which
+    keeps the record), new once the key expired and was claimed afresh."""
+    claim = getattr(request.state, "idempotency_claim", None)
+    return f"idem:{claim.record_id}" if isinstance(claim, Claim) else None
+
+
 def _validate_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise InvalidInput(
@@ -417,6 +438,7 @@ class IdempotentRoute(APIRoute):
             outcome = await idem.begin(scope, fp)
             if isinstance(outcome, StoredResponse):
                 return await _replay(request, outcome)
+            request.state.idempotency_claim = outcome
             try:
                 response = await inner(request)
             except BaseException:

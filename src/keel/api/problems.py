@@ -104,6 +104,7 @@ _DESCRIPTIONS = {
     422: "Invalid input; `errors` names each field.",
     429: "Rate limited; retry after `Retry-After` seconds.",
     500: "Unexpected server error; nothing internal is revealed.",
+    503: "This API process has no runtime to run agents (an embedding without a fabric).",
 }
 
 
@@ -216,6 +217,14 @@ def _keel_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(400, exc.code, exc.message, path)
 
 
+def in_body(exc: errors.InvalidInput, prefix: str = "body") -> errors.InvalidInput:
+    """The core names fields relative to what it was given (`input.question`, `priority`);
+    the API names them where the client put them (`body.input.question`)."""
+    if exc.field is None or exc.field.startswith(("body.", "query.", "path.", "header.")):
+        return exc
+    return errors.InvalidInput(exc.message, field=f"{prefix}.{exc.field}")
+
+
 def field_name(loc: Iterable[Any]) -> str:
     """`("body", "metadata", "a")` → `body.metadata.a`; list positions as `[0]`."""
     out = ""
@@ -246,6 +255,7 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     401: "unauthorized",
     403: "forbidden",
+    503: "unavailable",
 }
 
 

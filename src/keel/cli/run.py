@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Any
 
 import typer
@@ -123,9 +124,11 @@ def chat(
         )
         while True:
             try:
-                line = input("you> ").strip()
-            except EOFError:
+                typer.echo("you> ", nl=False, err=True)
+                line = sys.stdin.readline()
+            except KeyboardInterrupt:
                 break
+            line = line.strip()
             if not line:
                 break
             try:

@@ -17,6 +17,8 @@ from keel.identity.keys import create_key
 from keel.settings import Settings, get_settings
 from keel.store.database import Database
 
+SHUTDOWN_GRACE_SECONDS = 5
+
 
 def _dev_api_key(settings: Settings, db: Database) -> str:
     """The development key, created once and kept (0600) under the data folder."""
@@ -53,7 +55,15 @@ def _serve_api(execute: bool, host: str | None, port: int | None) -> None:
         typer.echo(f"keel: serving on http://{bind_host}:{bind_port}  (docs: /docs)")
         if key:
             typer.echo(f"keel: development API key (tenant '{DEV_TENANT}'): {key}")
-        uvicorn.run(app, host=bind_host, port=bind_port, log_level=settings.log_level.lower())
+        # event streams stay open while runs wait for approval: on shutdown, give them a few
+        # seconds, then close them (clients resume with Last-Event-ID)
+        uvicorn.run(
+            app,
+            host=bind_host,
+            port=bind_port,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
 
 
 def up(

@@ -142,12 +142,14 @@ class Activities:
 
     # --- during the run -------------------------------------------------------------------
 
-    def record_model_response(self, run_id: str, info: dict[str, Any]) -> None:
-        """A model response: the event, the run's running usage and a usage record."""
-        key = step_key()
+    def record_model_response(self, run_id: str, info: dict[str, Any], key: str) -> None:
+        """A model response: the event, the run's running usage and a usage record, once per
+        KEY. Called from workflow code (no step of its own): a replay or a re-drive fork passes
+        the same key for the same model request — (segment, model request index) — and writes
+        nothing twice."""
         with self.store.write(run_id) as tx:
             run = tx.run
-            usage_key = key or f"inline:{info.get('index', 0)}"
+            usage_key = key
             first_time = (
                 tx.session.scalar(
                     select(UsageRecord.id).where(

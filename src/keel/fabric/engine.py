@@ -99,7 +99,8 @@ class DurableEngine:
             "application_version": APP_VERSION,
             "executor_id": self.settings.worker_id,
             "log_level": self.settings.dbos_log_level,
-            "notification_listener_polling_interval_sec": 0.05,
+            # Keel waits on its own notifier, not on DBOS notifications: no need to poll hard
+            "notification_listener_polling_interval_sec": 1.0,
             "scheduler_polling_interval_sec": 5.0,
         }
         DBOS(config=config)

@@ -13,10 +13,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from keel.store.tables import RunEvent
+from keel.store.tables import Run, RunEvent
 from keel.store.types import utcnow
 
 
@@ -67,27 +67,26 @@ class Event:
 
 def append(
     session: Session,
-    run_id: str,
-    tenant_id: str,
+    run: Run,
     type_: str,
     data: dict[str, Any] | None = None,
     *,
     key: str | None = None,
 ) -> int:
-    """Append an event in SESSION's transaction and return its seq (an existing event's seq
-    when KEY was already written). The caller holds the run's lock (see `RunStore.write`)."""
+    """Append an event to RUN (a row the caller has locked) in SESSION's transaction and
+    return its seq — or the existing event's seq when KEY was already written."""
     if key is not None:
-        existing = session.scalar(
-            select(RunEvent.seq).where(RunEvent.run_id == run_id, RunEvent.key == key)
-        )
+        existing = session.execute(
+            select(RunEvent.seq).where(RunEvent.run_id == run.id, RunEvent.key == key)
+        ).scalar()
         if existing is not None:
             return int(existing)
-    newest = session.scalar(select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id))
-    seq = int(newest or 0) + 1
-    session.add(
-        RunEvent(
-            run_id=run_id,
-            tenant_id=tenant_id,
+    seq = int(run.event_seq or 0) + 1
+    run.event_seq = seq
+    session.execute(
+        insert(RunEvent).values(
+            run_id=run.id,
+            tenant_id=run.tenant_id,
             seq=seq,
             type=str(type_),
             data=data or {},
@@ -95,7 +94,6 @@ def append(
             created_at=utcnow(),
         )
     )
-    session.flush()
     return seq
 
 

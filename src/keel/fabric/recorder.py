@@ -1,7 +1,8 @@
 """`RunRecorder`: the capability that makes a Pydantic AI run a Keel run.
 
 - every model response becomes a `model.response` event with its usage and cost, and a usage
-  record (a DBOS step of its own, after the model-request step `DBOSDurability` makes);
+  record — written from workflow code under a key (segment, model request index), so a replay
+  or a re-drive fork writes nothing twice, without a DBOS step of its own;
 - every tool execution becomes a DBOS step named `tool.<name>`, with `tool.requested` /
   `tool.result` events and the call's idempotency key (`run id:tool call id`) in its context,
   retried with backoff on errors that are not Pydantic AI control flow;
@@ -137,10 +138,8 @@ class RunRecorder(AbstractCapability[RunDeps]):
         response: ModelResponse,
     ) -> ModelResponse:
         info = response_info(response)
-        info["index"] = ctx.run_step
-        await durable(
-            "keel.model_event", self.activities.record_model_response, ctx.deps.run_id, info
-        )
+        key = f"model:{ctx.deps.segment}:{ctx.run_step}"
+        await asyncio.to_thread(self.activities.record_model_response, ctx.deps.run_id, info, key)
         return response
 
     async def wrap_tool_execute(

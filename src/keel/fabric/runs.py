@@ -104,7 +104,7 @@ class RunTx:
         self, type_: str, data: dict[str, Any] | None = None, *, key: str | None = None
     ) -> int:
         self.wrote_events = True
-        return events.append(self.session, self.run.id, self.run.tenant_id, type_, data, key=key)
+        return events.append(self.session, self.run, type_, data, key=key)
 
     def transition(
         self, status: RunStatus, data: dict[str, Any] | None = None, *, key: str | None = None

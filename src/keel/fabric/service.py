@@ -232,7 +232,7 @@ class Fabric:
         s.add(run)
         s.flush()
         events.append(
-            s, run_id, principal.tenant_id, EventType.RUN_QUEUED,
+            s, run, EventType.RUN_QUEUED,
             {"status": "queued", "agent": prepared.agent, "model": prepared.model,
              "prompt": f"{prepared.prompt_name}@{prepared.prompt_version}",
              "prompt_routed": prepared.prompt_routed,

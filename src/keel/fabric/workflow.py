@@ -176,6 +176,7 @@ class SegmentExecutor:
             tenant_id=start["tenant_id"],
             user_id=start["user_id"],
             agent=start["agent"],
+            segment=segment,
             locale=normalise_locale(start["input"].get("locale")),
             data_dir=self.catalog.settings.home,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,40 @@ def _sqlite_path(url: str) -> Path | None:
     if not url.startswith(prefix) or url == "sqlite:///:memory:":
         return None
     return Path(url[len(prefix) :])
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE", "CREATE", "DROP", "ALTER")
+_HELD = "keel_write_lock"
+WRITE_LOCK_TIMEOUT = 30.0
+
+
+class WriteLock:
+    """One writer at a time per SQLite file *within this process*, queued in Python.
+
+    SQLite allows one writer; a second one waits in SQLite's busy handler, which sleeps in
+    growing steps (up to 100 ms) — under a handful of concurrent writers that sleep, not the
+    write, is the latency. Taking a Python lock at a transaction's first write statement and
+    releasing it at commit or rollback makes writers queue and wake at once. Reads never take
+    it. Other processes still meet SQLite's own lock (and its busy timeout)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def install(self, engine: Engine) -> None:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if conn.info.get(_HELD) or not statement.lstrip()[:15].upper().startswith(_WRITES):
+                return
+            if not self._lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
+                raise TimeoutError(f"no SQLite write slot within {WRITE_LOCK_TIMEOUT:g} s")
+            conn.info[_HELD] = True
+
+        def _release(conn: Any) -> None:
+            if conn.info.pop(_HELD, False):
+                self._lock.release()
+
+        event.listen(engine, "commit", _release)
+        event.listen(engine, "rollback", _release)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -45,6 +80,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        WriteLock().install(engine)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 

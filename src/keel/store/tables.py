@@ -239,6 +239,7 @@ class Run(Base):
     instructions: Mapped[str | None] = mapped_column(Text, default=None)
     user_prompt: Mapped[str | None] = mapped_column(Text, default=None)
     partial_text: Mapped[str | None] = mapped_column(Text, default=None)
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class RunEvent(Base):

@@ -1,5 +1,7 @@
 """`/v1/conversations`: open, list (cursor-paginated), read, replay turns, delete.
 
+Submitting and cancelling turns: `keel.api.routes.turns`.
+
 Handlers are plain `def`: FastAPI runs them in its threadpool, so the blocking database
 calls in `keel.api.services` never stall the event loop.
 """
@@ -30,6 +32,7 @@ from keel.api.schemas import (
 )
 from keel.api.services import conversations as service
 from keel.errors import InvalidInput
+from keel.fabric import turns
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"], route_class=IdempotentRoute)
 
@@ -112,8 +115,8 @@ def get_conversation(
 def list_turns(
     conversation_id: ConversationId, principal: ConversationsRead, db: DbDep
 ) -> TurnList:
-    turns = service.list_turns(db, principal, conversation_id)
-    return TurnList(data=[TurnPublic.from_row(t) for t in turns])
+    listed = turns.list_turns(db, principal, conversation_id)
+    return TurnList(data=[TurnPublic.from_view(t) for t in listed])
 
 
 @router.delete(

@@ -10,8 +10,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from keel.api.services.conversations import visible_to
 from keel.errors import Conflict, NotFound
+from keel.fabric.turns import visible_to
 from keel.identity.principal import Principal
 from keel.ids import new_id
 from keel.store.database import Database

@@ -28,6 +28,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("instructions", sa.Text(), nullable=True))
         batch.add_column(sa.Column("user_prompt", sa.Text(), nullable=True))
         batch.add_column(sa.Column("partial_text", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("event_seq", sa.Integer(), nullable=False, server_default="0"))
         batch.create_index("ix_runs_after_run_id", ["after_run_id"])
     with op.batch_alter_table("run_events") as batch:
         batch.add_column(sa.Column("key", sa.String(200), nullable=True))
@@ -88,5 +89,5 @@ def downgrade() -> None:
         batch.drop_column("key")
     with op.batch_alter_table("runs") as batch:
         batch.drop_index("ix_runs_after_run_id")
-        for column in ("partial_text", "user_prompt", "instructions", "request_hash", "after_run_id", "redrives", "messages", "workflow_id", "segment"):
+        for column in ("event_seq", "partial_text", "user_prompt", "instructions", "request_hash", "after_run_id", "redrives", "messages", "workflow_id", "segment"):
             batch.drop_column(column)

@@ -1,0 +1,198 @@
+"""Fabric benchmark: what durability costs, against the baselines it cannot beat.
+
+For each database (SQLite embedded default; PostgreSQL when reachable):
+- raw Pydantic AI: the `rune` agent with the same offline model, in process, no fabric;
+- the fabric, one run at a time: latency per run, and overhead per step
+  ((fabric - raw) / steps, a step being a model request or a tool call);
+- the fabric under load: N runs submitted at once, runs/s;
+- the database's own commit rate (single-row INSERT + COMMIT on the same engine), the commits
+  one run needs (counted on the engine), and so the runs/s the disk allows.
+
+Targets (issue 3): overhead <= 10 ms per step on SQLite; runs/s within 3x of what the commit
+rate allows.
+
+    .venv/bin/python -m bench.bench_fabric [--runs 200] [--pg-url postgresql+psycopg://…|none]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+
+from keel.agents.builder import (
+    build_agent,
+    prompt_variables,
+    render_prompt,
+    user_prompt,
+    validate_input,
+)
+from keel.agents.deps import RunDeps
+from keel.agents.loader import bundled_examples
+from keel.fabric.catalog import AgentCatalog
+from keel.fabric.service import Fabric
+from keel.identity.keys import ensure_tenant
+from keel.identity.principal import Principal
+from keel.settings import Settings
+from keel.store.database import Database
+
+QUESTION = {"question": "Which hospital projects in Stockholm start this year?", "locale": "sv"}
+STEPS_PER_RUN = 3  # model request, tool call, model request
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def pg_database(admin_url: str) -> Iterator[str]:
+    name = f"keel_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+async def raw_pydantic_ai(settings: Settings, n: int) -> float:
+    """Seconds per run of the agent called directly (no fabric, no database)."""
+    db = Database.from_settings(settings)
+    loaded = AgentCatalog.load(settings, db, deploy=False).get("rune")
+    db.dispose()
+    agent = build_agent(loaded, settings)
+    validated = validate_input(loaded, QUESTION)
+    instructions = render_prompt(loaded.prompt_template, prompt_variables(loaded, QUESTION))
+    deps = RunDeps(run_id="bench", tenant_id="t", user_id="u", data_dir=settings.home)
+    prompt = user_prompt(loaded, validated)
+    await agent.run(prompt, instructions=instructions, deps=deps)  # warm-up (sample database)
+    started = time.perf_counter()
+    for _ in range(n):
+        await agent.run(prompt, instructions=instructions, deps=deps)
+    return (time.perf_counter() - started) / n
+
+
+def commit_rate(url: str, seconds: float = 2.0) -> float:
+    """Single-row INSERT + COMMIT per second on Keel's engine configuration."""
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_commits (v TEXT)"))
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO bench_commits (v) VALUES ('x')"))
+        count += 1
+    rate = count / (time.perf_counter() - started)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE bench_commits"))
+    db.dispose()
+    return rate
+
+
+async def fabric_numbers(settings: Settings, runs: int) -> dict[str, Any]:
+    db = Database.from_settings(settings)
+    db.upgrade()
+    ensure_tenant(db, "bench")
+    fabric = Fabric(settings, db, AgentCatalog.load(settings, db))
+    await asyncio.to_thread(fabric.start, execute=True)
+    principal = Principal(tenant_id="bench", user_id="bench")
+    commits = 0
+
+    def count(_conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    try:
+        warm = fabric.submit(principal, "rune", QUESTION)
+        await fabric.wait("bench", warm.id, timeout=60)
+        latencies = []
+        event.listen(db.engine, "commit", count)
+        for _ in range(20):
+            started = time.perf_counter()
+            view = fabric.submit(principal, "rune", QUESTION)
+            await fabric.wait("bench", view.id, timeout=60)
+            latencies.append(time.perf_counter() - started)
+        event.remove(db.engine, "commit", count)
+        commits_per_run = commits / 20
+        started = time.perf_counter()
+        ids = [fabric.submit(principal, "rune", QUESTION).id for _ in range(runs)]
+        for rid in ids:
+            done = await fabric.wait("bench", rid, timeout=300)
+            assert done.status == "succeeded", done
+        throughput = runs / (time.perf_counter() - started)
+    finally:
+        await asyncio.to_thread(fabric.stop)
+        db.dispose()
+    return {
+        "latency_p50": statistics.median(latencies),
+        "latency_p95": statistics.quantiles(latencies, n=20)[18],
+        "commits_per_run": commits_per_run,
+        "runs_per_s": throughput,
+    }
+
+
+def report(
+    label: str, url: str, raw: float, fab: dict[str, Any], commits_per_s: float, workers: int
+) -> None:
+    overhead = (fab["latency_p50"] - raw) / STEPS_PER_RUN
+    allowed = commits_per_s / fab["commits_per_run"]
+    print(f"\n== {label} ({url.split('@')[-1]})")
+    print(f"raw Pydantic AI, in process         {raw * 1000:8.2f} ms/run")
+    print(f"fabric, one run at a time           {fab['latency_p50'] * 1000:8.2f} ms/run p50, {fab['latency_p95'] * 1000:.2f} ms p95 "
+          f"({fab['latency_p50'] / raw:.1f}x raw)")  # fmt: skip
+    print(
+        f"overhead per step                   {overhead * 1000:8.2f} ms   (target <= 10 ms on SQLite)"
+    )
+    print(
+        f"database commit rate                {commits_per_s:8.0f} commits/s; a run needs {fab['commits_per_run']:.1f}"
+    )
+    print(f"runs/s the commit rate allows       {allowed:8.1f}")
+    print(f"fabric runs/s under load            {fab['runs_per_s']:8.1f}   ({allowed / fab['runs_per_s']:.2f}x below the limit; "
+          f"target <= 3x) with {workers} concurrent runs per worker")  # fmt: skip
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument(
+        "--pg-url", default=DEFAULT_PG, help="admin URL, or 'none' to skip PostgreSQL"
+    )
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="keel-bench-"))
+    try:
+        sqlite = Settings(
+            env="test", home=home / "sqlite", agents_dirs=[bundled_examples()], _env_file=None
+        )  # type: ignore[call-arg]
+        raw = await raw_pydantic_ai(sqlite, 50)
+        fab = await fabric_numbers(sqlite, args.runs)
+        report(
+            "SQLite (WAL)",
+            sqlite.resolved_database_url,
+            raw,
+            fab,
+            commit_rate(sqlite.resolved_database_url),
+            sqlite.interactive_concurrency,
+        )
+        if args.pg_url != "none":
+            with pg_database(args.pg_url) as url:
+                pg = sqlite.model_copy(update={"database_url": url, "home": home / "pg"})
+                fab = await fabric_numbers(pg, args.runs)
+                report("PostgreSQL", url, raw, fab, commit_rate(url), pg.interactive_concurrency)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

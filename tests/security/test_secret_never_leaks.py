@@ -1,7 +1,7 @@
 """A planted secret (the CRM token in the vault, used by an HTTP tool and by a careless python
 tool that echoes it and fails with it) never appears in what the model is sent, in the tool
 arguments it sees, in any run event, span, log record, run view or event as the API serves
-them, in the audit ledger — or anywhere in the database, DBOS's checkpoints included."""
+them (`GET /v1/runs/{id}`, its event stream), in the audit ledger — or anywhere in the database, DBOS's checkpoints included."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -18,7 +19,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from sqlalchemy import MetaData, inspect, select
 
+from keel.api.app import create_app
 from keel.control.redactor import SecretRedactor
+from keel.identity.keys import create_key
 from keel.identity.principal import Principal
 from keel.observability.tracing import Tracing
 from tests.control.harness import (
@@ -113,7 +116,7 @@ async def test_the_planted_secret_leaks_nowhere(
     # what the model was sent, including the tool calls (arguments) it made
     for messages in SEEN:
         assert not _leaks(ModelMessagesTypeAdapter.dump_json(messages).decode())
-    # run events and run views, as the API serves them
+    # run views and events, and the API's answers about them (run, event stream, approvals)
     for run_id in (ok.id, bad.id):
         view = gated.fabric.get("t1", run_id)
         assert not _leaks(json.dumps(dataclasses.asdict(view), default=str))
@@ -121,6 +124,18 @@ async def test_the_planted_secret_leaks_nowhere(
         assert events and not _leaks(
             json.dumps([dataclasses.asdict(e) for e in events], default=str)
         )
+    app = create_app(gated.settings, gated.db, fabric=gated.fabric)
+    headers = {"Authorization": f"Bearer {create_key(gated.db, 't1', 'alice').secret}"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://keel.test") as api:
+        for run_id in (ok.id, bad.id):
+            run = await api.get(f"/v1/runs/{run_id}", headers=headers)
+            stream = await api.get(f"/v1/runs/{run_id}/events", headers=headers)
+            assert run.status_code == stream.status_code == 200
+            assert "tool.result" in stream.text and "run." in stream.text
+            assert not _leaks(run.text) and not _leaks(stream.text)
+        approvals = await api.get("/v1/approvals", headers=headers)
+        assert approvals.status_code == 200 and not _leaks(approvals.text)
     # spans (with content), log records, the audit ledger
     spans = exporter.get_finished_spans()
     assert any(s.name == "execute_tool crm_debug" for s in spans)

@@ -122,6 +122,28 @@ class Settings(BaseSettings):
         description="Deployment-wide Cedar policy folders (*.cedar); agent folders add their "
         "own policies/ on top.",
     )
+    budget_tenant_monthly_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Monthly token budget of a tenant without its own (`keel budget set`).",
+    )
+    budget_tenant_monthly_usd: float | None = Field(
+        default=None, gt=0, description="Monthly USD budget of a tenant without its own."
+    )
+    budget_run_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Token budget of one run (an agent's `budget.run_tokens` overrides it).",
+    )
+    budget_run_usd: float | None = Field(
+        default=None, gt=0, description="USD budget of one run (`budget.run_usd` overrides it)."
+    )
+    expensive_tool_usd: float | None = Field(
+        default=0.01,
+        ge=0,
+        description="While a budget is in its throttle tier (75-90 %), a tool costing at least "
+        "this much per call needs a human's approval; unset: never.",
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         description="OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); no tracing cost without it.",

@@ -28,7 +28,12 @@ def _problems(folder: Path) -> list[str]:
 def test_the_examples_load_with_their_tools_and_types() -> None:
     agents = discover_agents([EXAMPLE_AGENTS])
     assert sorted(agents) == ["rune", "sales-card"]
-    assert set(agents["rune"].tools) == {"search_projects", "project_details", "company_contacts"}
+    assert set(agents["rune"].tools) == {
+        "search_projects",
+        "project_details",
+        "company_contacts",
+        "query_database",
+    }
     assert agents["sales-card"].output_type.__name__ == "SalesCard"
     assert len(agents["rune"].version) == 64
 

@@ -41,6 +41,7 @@ async def test_a_chat_agent_is_described_with_its_schemas_model_prompt_and_tools
         "search_projects",
         "project_details",
         "company_contacts",
+        "query_database",
     ]
     assert not any(t["requires_approval"] for t in rune["tools"])
     assert rune["runners"] == ["interactive"] and rune["double_texting"] == "enqueue"

@@ -18,7 +18,7 @@ from pydantic_ai.models import Model, ModelResolutionContext
 from pydantic_ai.settings import ModelSettings
 
 from keel.agents.deps import RunDeps
-from keel.agents.loader import LoadedAgent, TextInput
+from keel.agents.loader import LoadedAgent, TextInput, ToolDef
 from keel.agents.locale import language_name, normalise_locale
 from keel.errors import InvalidInput
 from keel.settings import Settings
@@ -122,6 +122,26 @@ def model_resolver(settings: Settings) -> ResolveModelId[RunDeps]:
     return ResolveModelId(resolve)
 
 
+def _tool(t: ToolDef, max_retries: int) -> Tool[RunDeps]:
+    if t.json_schema is not None:
+        # generated from a registry schema (an HTTP operation, governed SQL): the control
+        # plane's gate validates the arguments against the schema before the call
+        tool: Tool[RunDeps] = Tool.from_schema(
+            t.function, t.name, t.description or None, t.json_schema, takes_ctx=True
+        )
+        tool.requires_approval = t.requires_approval
+        tool.max_retries = max_retries
+        return tool
+    return Tool(
+        t.function,
+        takes_ctx=True,
+        name=t.name,
+        description=t.description or None,
+        requires_approval=t.requires_approval,
+        max_retries=max_retries,
+    )
+
+
 def build_agent(
     loaded: LoadedAgent,
     settings: Settings,
@@ -133,17 +153,7 @@ def build_agent(
     (`agent.run(instructions=…, model=…)`), so one agent serves every run of a spec version.
     With `allow_deferred` (or a tool that requires approval) a run may end with
     `DeferredToolRequests` instead of output, for the fabric to suspend on."""
-    tools = [
-        Tool(
-            t.function,
-            takes_ctx=True,
-            name=t.name,
-            description=t.description or None,
-            requires_approval=t.requires_approval,
-            max_retries=loaded.spec.retries.tool,
-        )
-        for t in loaded.tools.values()
-    ]
+    tools = [_tool(t, loaded.spec.retries.tool) for t in loaded.tools.values()]
     output: Any = loaded.output_type
     if allow_deferred or any(t.requires_approval for t in loaded.tools.values()):
         output = [loaded.output_type, DeferredToolRequests]

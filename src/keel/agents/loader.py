@@ -36,10 +36,16 @@ class TextInput(BaseModel):
 
 @dataclass(frozen=True)
 class ToolDef:
+    """A tool an agent can be given. `json_schema` set: FUNCTION takes `(ctx, **arguments)`
+    described by that schema (tools generated from a registry, e.g. an HTTP operation).
+    `unavailable` set: naming the tool is an error with that reason ("is disabled")."""
+
     name: str
     function: Callable[..., Any]
     requires_approval: bool = False
     description: str = ""
+    json_schema: dict[str, Any] | None = None
+    unavailable: str | None = None
 
 
 @dataclass
@@ -170,16 +176,31 @@ def _resolve_tools(
     resolved: dict[str, ToolDef] = {}
     for i, ref in enumerate(spec.tools):
         fn = getattr(tools_module, ref.name, None) if tools_module is not None else None
-        if callable(fn):
+        if callable(fn) and tool_registry is not None and ref.name in tool_registry:
+            problems.append(
+                SpecProblem(
+                    SPEC_FILE,
+                    f"tools.{i}",
+                    f"tool {ref.name!r} is defined in tools.py and in the deployment registry; "
+                    "rename one",
+                )
+            )
+        elif callable(fn):
             doc = inspect.getdoc(fn) or ""
             resolved[ref.name] = ToolDef(ref.name, fn, ref.requires_approval, doc.split("\n\n")[0])
         elif tool_registry is not None and ref.name in tool_registry:
             shared = tool_registry[ref.name]
+            if shared.unavailable is not None:
+                problems.append(
+                    SpecProblem(SPEC_FILE, f"tools.{i}", f"tool {ref.name!r} {shared.unavailable}")
+                )
+                continue
             resolved[ref.name] = ToolDef(
                 ref.name,
                 shared.function,
                 ref.requires_approval or shared.requires_approval,
                 shared.description,
+                shared.json_schema,
             )
         else:
             problems.append(

@@ -1,7 +1,7 @@
 """`keel keys …`: create, list and revoke API keys.
 
-Secrets are printed once, at creation; Keel stores only their sha256. Every change passes
-through `change_hook`, the seam where the audit ledger will record key changes.
+Secrets are printed once, at creation; Keel stores only their sha256. Every change is
+recorded in the audit ledger (`change_hook`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from datetime import datetime
 import typer
 
 from keel.cli.console import fail
+from keel.control.audit import key_change_recorder
+from keel.control.ledger import Ledger
 from keel.errors import InvalidInput, NotFound
 from keel.identity import keys
 from keel.identity.scopes import VOCABULARY, parse_scopes
@@ -21,13 +23,9 @@ from keel.store.database import Database
 app = typer.Typer(help="API keys (hashed, per tenant, scoped, revocable).", no_args_is_help=True)
 
 
-def change_hook(db: Database) -> keys.KeyChangeHook | None:
-    """The hook every key change from the CLI goes through.
-
-    Audit point: the ledger plugs in here (return a callable recording `KeyChange`s).
-    Nothing is recorded yet, and nothing pretends to be.
-    """
-    return None
+def change_hook(db: Database, actor: str = "cli") -> keys.KeyChangeHook:
+    """The hook every key change from the CLI goes through: an audit ledger entry."""
+    return key_change_recorder(Ledger(db), actor)
 
 
 def _db() -> Database:

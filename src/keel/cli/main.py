@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli import agents, audit, db, keys, policy, run, runs, secrets, server
+from keel.cli import agents, audit, budget, db, keys, policy, run, runs, secrets, server, usage
 from keel.cli.dataset import app as dataset_app
 from keel.cli.evals import app as evals_app
 from keel.cli.prompt import app as prompt_app
@@ -20,6 +20,7 @@ app.command("serve")(server.serve)
 app.command("worker")(server.worker)
 app.command("run")(run.run)
 app.command("chat")(run.chat)
+app.command("usage")(usage.usage)
 app.add_typer(agents.app, name="agents")
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(runs.approvals_app, name="approvals")
@@ -27,6 +28,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(keys.app, name="keys")
+app.add_typer(budget.app, name="budget")
 app.add_typer(db.app, name="db")
 app.add_typer(prompt_app, name="prompt")
 app.add_typer(evals_app, name="eval")

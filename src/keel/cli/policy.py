@@ -1,7 +1,10 @@
 """`keel policy …`: validate Cedar policies against the tools, and try a decision.
 
 Tools come from a YAML file (`--tools tools.yaml`: a list of `{name, kind, attributes, tags,
-arguments}`) and/or `--tool NAME` for bare tools. The principal is given as the agent
+arguments}`) and/or `--tool NAME` for bare tools. With neither (and no policy paths), the
+commands work on the deployment itself: its tool registry (tools.yaml files and the agents'
+tools), `KEEL_POLICY_DIRS`, each agents folder's `policies/` and each agent's own policies —
+exactly what the running gate loads. The principal is given as the agent
 (`--principal sales`, or `Keel::Agent::"sales"`) plus the user it acts for: `--tenant`,
 `--user`, `--role` (repeatable) and `--tier`. The resource is always the tool named by
 `--action` (`--resource` may repeat it, for symmetry with Cedar).
@@ -51,6 +54,28 @@ def _paths(paths: list[Path] | None) -> list[Path]:
     return chosen
 
 
+def _deployment_engine() -> PolicyEngine:
+    """The policies and tools the gate of this deployment loads (SpecError on any problem)."""
+    from keel.agents.loader import agent_dirs, discover_agents
+    from keel.control.plane import load_policies
+    from keel.control.registry import ToolRegistry, deployment_tool_defs, load_deployment_tools
+
+    settings = get_settings()
+    tools = load_deployment_tools(agent_dirs(settings))
+    agents = discover_agents(agent_dirs(settings), tool_registry=deployment_tool_defs(tools))
+    registry = ToolRegistry.build(tools, agents.values())
+    engine, _ = load_policies(settings, registry, list(agents.values()))
+    return engine
+
+
+def _engine(
+    paths: list[Path] | None, tools_file: Path | None, tool: list[str] | None
+) -> PolicyEngine:
+    if not paths and tools_file is None and not tool:
+        return _deployment_engine()
+    return PolicyEngine.load(_paths(paths), _tools(tools_file, tool))
+
+
 def _name(value: str) -> str:
     match = _ENTITY.match(value.strip())
     return match.group(1) if match else value.strip()
@@ -66,7 +91,7 @@ def validate(
 ) -> None:
     """Parse and validate every policy; print file:line: reason for each problem."""
     try:
-        engine = PolicyEngine.load(_paths(paths), _tools(tools_file, tool))
+        engine = _engine(paths, tools_file, tool)
     except SpecError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
@@ -137,7 +162,7 @@ def check(
         fail(f"--resource must be the tool named by --action ({tool_name})", 2)
     ctx = _context(context)
     try:
-        engine = PolicyEngine.load(_paths(policies), _tools(tools_file, tool))
+        engine = _engine(policies, tools_file, tool)
         decision = engine.decide(
             AuthorizationRequest(
                 PolicyPrincipal(_name(principal), tenant, user, frozenset(role or ()), tier),

@@ -7,7 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from keel.agents.loader import agent_dirs
 from keel.cli.console import fail
+from keel.control.plane import install_control_plane
+from keel.control.registry import deployment_tool_defs, load_deployment_tools
 from keel.errors import KeelError, SpecError
 from keel.evals.delivery import install_delivery
 from keel.fabric.catalog import AgentCatalog
@@ -34,6 +37,7 @@ def build_extensions(settings: Settings, db: Database, catalog: AgentCatalog) ->
     """What the other planes add to the fabric in this process. One line per plane."""
     extensions = FabricExtensions()
     # control plane (issue 5): the tool gate and the budget guard
+    install_control_plane(extensions, settings, db, catalog)
     # evals (issue 6): run-time checks, canary routing, shadow runs, online sampling
     install_delivery(extensions, db, catalog)
     return extensions
@@ -41,7 +45,8 @@ def build_extensions(settings: Settings, db: Database, catalog: AgentCatalog) ->
 
 def load_catalog(settings: Settings, db: Database) -> AgentCatalog:
     try:
-        return AgentCatalog.load(settings, db)
+        tools = deployment_tool_defs(load_deployment_tools(agent_dirs(settings)))
+        return AgentCatalog.load(settings, db, tool_registry=tools)
     except SpecError as exc:
         fail("agent folders have problems:\n" + "\n".join(f"  {p}" for p in exc.problems))
 
@@ -54,7 +59,14 @@ def runtime(*, execute: bool, settings: Settings | None = None) -> Iterator[Runt
     db = Database.from_settings(settings)
     db.upgrade()
     catalog = load_catalog(settings, db)
-    fabric = Fabric(settings, db, catalog, extensions=build_extensions(settings, db, catalog))
+    try:
+        extensions = build_extensions(settings, db, catalog)
+    except SpecError as exc:
+        fail(
+            "the control plane configuration has problems:\n"
+            + "\n".join(f"  {p}" for p in exc.problems)
+        )
+    fabric = Fabric(settings, db, catalog, extensions=extensions)
     fabric.start(execute=execute)
     try:
         yield Runtime(settings, db, catalog, fabric)

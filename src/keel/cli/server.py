@@ -11,6 +11,8 @@ import threading
 import typer
 
 from keel.cli.runtime import DEV_TENANT, runtime
+from keel.control.audit import key_change_recorder
+from keel.control.ledger import Ledger
 from keel.identity.keys import create_key
 from keel.settings import Settings, get_settings
 from keel.store.database import Database
@@ -23,7 +25,10 @@ def _dev_api_key(settings: Settings, db: Database) -> str:
     path = settings.home / "dev-api-key"
     if path.exists():
         return path.read_text().strip()
-    created = create_key(db, DEV_TENANT, user_id="developer", name="keel up")
+    created = create_key(
+        db, DEV_TENANT, user_id="developer", name="keel up",
+        on_change=key_change_recorder(Ledger(db), "keel up"),
+    )  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(created.secret + "\n")
     os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)

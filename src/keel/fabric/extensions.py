@@ -19,6 +19,12 @@ hands it to `Fabric`. Each hook has one job:
   next job still runs.
 - `on_fabric(fabric)`: called once with the `Fabric` these extensions were given to, for
   an extension that must submit runs itself (shadow runs).
+- `on_bind(activities)`: called once when the `Fabric` is built, with its `Activities`, for
+  planes whose capabilities write run events from inside their durable steps (the gate's
+  `tool.decision` events).
+- `on_approval(session, approval)`: called inside the transaction that decides an approval
+  (approved, rejected or expired): what it writes commits or rolls back with the decision
+  (the audit ledger entry).
 
 Every hook receives plain values; none may assume it runs inside a workflow.
 """
@@ -30,9 +36,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic_ai.capabilities import AbstractCapability
+from sqlalchemy.orm import Session
 
 from keel.agents.deps import RunDeps
 from keel.agents.loader import LoadedAgent
+from keel.fabric.approvals import ApprovalView
 
 
 class PromptRouter(Protocol):
@@ -65,6 +73,8 @@ CapabilityFactory = Callable[[LoadedAgent], Sequence[AbstractCapability[RunDeps]
 FinishedListener = Callable[[Any], None]
 PeriodicJob = Callable[[], object]
 FabricHook = Callable[[Any], None]
+BindListener = Callable[[Any], None]
+ApprovalListener = Callable[[Session, ApprovalView], None]
 
 
 @dataclass
@@ -75,6 +85,8 @@ class FabricExtensions:
     on_finished: list[FinishedListener] = field(default_factory=list)
     periodic: list[PeriodicJob] = field(default_factory=list)
     on_fabric: list[FabricHook] = field(default_factory=list)
+    on_bind: list[BindListener] = field(default_factory=list)
+    on_approval: list[ApprovalListener] = field(default_factory=list)
 
     def capabilities_for(self, loaded: LoadedAgent) -> list[AbstractCapability[RunDeps]]:
         return [cap for factory in self.capabilities for cap in factory(loaded)]

@@ -32,6 +32,8 @@ from pydantic_ai.exceptions import (
     ModelUnavailableError,
     SkipToolExecution,
     ToolFailed,
+    ToolFailedError,
+    ToolRetryError,
 )
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models import ModelRequestContext
@@ -43,7 +45,17 @@ from keel.fabric.activities import Activities
 from keel.fabric.events import EventType
 
 PREVIEW_CHARS = 2000
-CONTROL_FLOW = (ModelRetry, ApprovalRequired, CallDeferred, ToolFailed, SkipToolExecution)
+# A tool's ModelRetry / ToolFailed reach the step already wrapped (ToolRetryError /
+# ToolFailedError): answers for the model, not failures to retry.
+CONTROL_FLOW = (
+    ModelRetry,
+    ApprovalRequired,
+    CallDeferred,
+    ToolFailed,
+    SkipToolExecution,
+    ToolRetryError,
+    ToolFailedError,
+)
 TRANSIENT_MODEL_ERRORS = (
     ModelRateLimitError,
     ModelUnavailableError,

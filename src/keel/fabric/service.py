@@ -89,6 +89,8 @@ class Fabric:
         )
         for hook in self.extensions.on_fabric:
             hook(self)
+        for bind in self.extensions.on_bind:
+            bind(self.activities)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -417,6 +419,8 @@ class Fabric:
                     f"run {run_id} is {run.status}; its approvals can no longer be decided"
                 )
             approvals.decide(row, status, actor, note)
+            for listener in self.extensions.on_approval:
+                listener(tx.session, ApprovalView.of(row))
             tx.event(
                 EventType.APPROVAL_RESOLVED,
                 {

@@ -40,11 +40,18 @@ def request_cost(
     price = configured_price(model, settings)
     if price is not None:
         return Cost((input_tokens * price[0] + output_tokens * price[1]) / 1_000_000, True)
-    if response is not None and not model.startswith("offline:"):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+    if model.startswith("offline:"):
+        return Cost(0.0, False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if response is not None:
                 return Cost(float(response.cost().total_price), True)
-        except Exception:
-            return Cost(0.0, False)
-    return Cost(0.0, False)
+            # by the response's model name alone (the fabric records usage without the
+            # response object): genai-prices finds the provider from the name
+            from genai_prices import Usage, calc_price
+
+            usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+            return Cost(float(calc_price(usage, model).total_price), True)
+    except Exception:
+        return Cost(0.0, False)

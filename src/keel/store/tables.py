@@ -9,6 +9,7 @@ timezone-aware UTC; tenant-owned rows carry `tenant_id` and every query filters 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -405,6 +406,22 @@ class VaultSecret(Base):
     deleted_by: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
+class Budget(Base):
+    """A monthly budget: a tenant's (`agent` "") or one agent's within a tenant. Either
+    limit may be empty; spend is read from `usage_records` (`keel.control.budgets`)."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (UniqueConstraint("tenant_id", "agent"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(100), default="")
+    monthly_tokens: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    monthly_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6), default=None)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- evals (issue 6) ------------------------------------------------------------------
 
 
@@ -593,6 +610,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "Budget",
     "Conversation",
     "EvalReport",
     "Feedback",

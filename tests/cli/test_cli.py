@@ -46,7 +46,7 @@ def test_keel_run_sales_card_prints_json_valid_against_the_schema(tmp_path: Path
         "sales-card",
         "-q",
         "--input",
-        '{"project_id": "P-2026-0003", "role": "site manager"}',
+        '{"project_id": "P-0003", "role": "site manager"}',
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr

@@ -23,14 +23,13 @@ ANN = Principal(tenant_id="t1", user_id="ann", scopes=("*",))
 async def rated_turns(d: Delivered) -> list[str]:
     """Three sales-card turns: rated up, rated down, not rated. Returns their run ids."""
     conversation = create_conversation(d.fabric, ANN, "sales-card")
-    year = datetime.now(UTC).year
     runs = []
     for i, rating in enumerate(["up", "down", None]):
         turn, view = submit_turn(
             d.fabric,
             ANN,
             conversation,
-            {"project_id": f"P-{year}-{i + 1:04d}", "role": "estimator", "locale": "sv"},
+            {"project_id": f"P-{i + 1:04d}", "role": "estimator", "locale": "sv"},
         )
         await d.fabric.wait("t1", view.id, timeout=30)
         if rating is not None:

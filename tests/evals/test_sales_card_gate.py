@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -93,8 +92,7 @@ def test_worse_fails_gaming_trips_the_tripwire_better_passes_and_is_promoted(
     assert promoted.stdout.startswith(
         f"sales-card@production: v1 → v2 (PASS report {report['id']})"
     )
-    year = datetime.now(UTC).year
-    card = json.dumps({"project_id": f"P-{year}-0003", "role": "site manager", "locale": "sv"})
+    card = json.dumps({"project_id": "P-0003", "role": "site manager", "locale": "sv"})
     assert prompt_used(keel("run", "sales-card", "--input", card, cwd=tmp_path)) == "sales-card@2"
 
     back = keel("prompt", "rollback", "sales-card", "--reason", "sales asked", cwd=tmp_path)

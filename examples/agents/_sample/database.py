@@ -196,7 +196,7 @@ def _projects(
         contractor = rng.choice(local)[0] if stage in ("construction", "completed") else None
         description = f"{category.capitalize()} project in {city} ({region}), {value // 1_000_000} MEUR, {stage}."
         rows.append(
-            (f"P-{year}-{i + 1:04d}", title, category, stage, value, country, region, city,
+            (f"P-{i + 1:04d}", title, category, stage, value, country, region, city,
              start.isoformat(), end.isoformat(), owner[0], contractor, description)
         )  # fmt: skip
     return rows

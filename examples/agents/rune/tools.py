@@ -118,7 +118,7 @@ def search_projects(
 
 @keel_tool(kind="sql", tags=["read", "projects"])
 def project_details(ctx: RunContext[RunDeps], project_id: str) -> dict[str, Any]:
-    """One project with its owner, contractor and description, by id (e.g. P-2026-0001)."""
+    """One project with its owner, contractor and description, by id (e.g. P-0001)."""
     result = run_named(_database(ctx), PROJECT_DETAILS, {"project_id": project_id}, caller(ctx))
     if not result.rows:
         return {"error": f"no project with id {project_id}"}

@@ -6,9 +6,7 @@ from pydantic import BaseModel, Field
 
 
 class SalesCardInput(BaseModel):
-    project_id: str = Field(
-        description="Project id, e.g. P-2026-0001.", min_length=3, max_length=40
-    )
+    project_id: str = Field(description="Project id, e.g. P-0001.", min_length=3, max_length=40)
     role: str = Field(
         description="The reader's role, e.g. site manager.", min_length=2, max_length=80
     )

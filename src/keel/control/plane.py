@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from keel.fabric.approvals import ApprovalView
     from keel.fabric.catalog import AgentCatalog
     from keel.fabric.extensions import FabricExtensions
+    from keel.fabric.service import Fabric
     from keel.settings import Settings
 
 
@@ -262,12 +263,12 @@ class ControlPlane:
         extensions.capabilities.append(self.capabilities)
         if any(g.stages.get("output") for g in self.guardrails.values()):
             extensions.output_checks.append(OutputGuardrailCheck(self))
-        extensions.on_bind.append(self.bind)
+        extensions.on_fabric.append(self.bind)
         extensions.on_approval.append(self.approval_decided)
 
-    def bind(self, activities: Activities) -> None:
-        """Write run events through ACTIVITIES (the fabric's), inside the fabric's steps."""
-        self.activities = activities
+    def bind(self, fabric: Fabric) -> None:
+        """Write run events through the fabric's activities, inside the fabric's steps."""
+        self.activities = fabric.activities
 
     def capabilities(self, loaded: LoadedAgent) -> list[AbstractCapability[RunDeps]]:
         from keel.control.gate import ToolGate

@@ -2,9 +2,7 @@
 and the two hashes a gate report and a promotion must agree on (dataset version, config hash).
 
 Dataset strings may hold `{{year}}`, filled in with the current UTC year when the dataset is
-loaded for a run. Example agents read a sample database generated for the current year
-(`P-2026-0001` …), so a dataset that named a fixed year would stop finding its projects in
-January; with `P-{{year}}-0001` it keeps working. The dataset *version* is computed after the
+loaded for a run (for cases about "this year"). The dataset *version* is computed after the
 substitution: a new year gives a new version, and a promotion needs a PASS report on it.
 Any other `{{name}}` is an error naming the case.
 """

@@ -18,10 +18,8 @@ hands it to `Fabric`. Each hook has one job:
   work the listeners queued: online judging, rollout health. A failure is logged and the
   next job still runs.
 - `on_fabric(fabric)`: called once with the `Fabric` these extensions were given to, for
-  an extension that must submit runs itself (shadow runs).
-- `on_bind(activities)`: called once when the `Fabric` is built, with its `Activities`, for
-  planes whose capabilities write run events from inside their durable steps (the gate's
-  `tool.decision` events).
+  an extension that must submit runs itself (shadow runs) or write run events from inside
+  its own durable steps through `fabric.activities` (the gate's `tool.decision` events).
 - `on_approval(session, approval)`: called inside the transaction that decides an approval
   (approved, rejected or expired): what it writes commits or rolls back with the decision
   (the audit ledger entry).
@@ -73,7 +71,6 @@ CapabilityFactory = Callable[[LoadedAgent], Sequence[AbstractCapability[RunDeps]
 FinishedListener = Callable[[Any], None]
 PeriodicJob = Callable[[], object]
 FabricHook = Callable[[Any], None]
-BindListener = Callable[[Any], None]
 ApprovalListener = Callable[[Session, ApprovalView], None]
 
 
@@ -85,7 +82,6 @@ class FabricExtensions:
     on_finished: list[FinishedListener] = field(default_factory=list)
     periodic: list[PeriodicJob] = field(default_factory=list)
     on_fabric: list[FabricHook] = field(default_factory=list)
-    on_bind: list[BindListener] = field(default_factory=list)
     on_approval: list[ApprovalListener] = field(default_factory=list)
 
     def capabilities_for(self, loaded: LoadedAgent) -> list[AbstractCapability[RunDeps]]:

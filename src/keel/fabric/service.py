@@ -89,8 +89,6 @@ class Fabric:
         )
         for hook in self.extensions.on_fabric:
             hook(self)
-        for bind in self.extensions.on_bind:
-            bind(self.activities)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -111,9 +109,10 @@ class Fabric:
             )
 
     def stop(self) -> None:
+        executing = self.engine.executing
         self.engine.shutdown()
         self.tracing.shutdown()
-        if self.engine.executing is False:
+        if executing:  # only the executing fabric owns the process's workflow binding
             workflow.bind(None)
         self.notifier.close()
 

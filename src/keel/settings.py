@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         description="How followers learn of new run events: redis when KEEL_REDIS_URL is set, "
         "PostgreSQL LISTEN/NOTIFY on PostgreSQL, in-process otherwise.",
     )
-    dbos_log_level: str = "WARNING"
+    dbos_log_level: str = "ERROR"
     model_prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict,
         description="USD per million (input, output) tokens by model pattern (fnmatch), for "

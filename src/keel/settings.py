@@ -105,6 +105,19 @@ class Settings(BaseSettings):
     tenant_concurrency: int = Field(
         default=8, gt=0, description="Runs at once per tenant per lane, across workers."
     )
+    interactive_poll_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        le=60,
+        description="How often a worker looks for queued runs on the interactive lane.",
+    )
+    batch_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often a worker looks for queued runs on the batch lane (slower: "
+        "batch work tolerates a start delay and the database is spared the polling).",
+    )
     event_notifier: Literal["auto", "local", "postgres", "redis"] = Field(
         default="auto",
         description="How followers learn of new run events: redis when KEEL_REDIS_URL is set, "

@@ -101,12 +101,16 @@ def run_eval(
                 f"push a new version first: keel prompt push {agent} FILE",
                 EXIT_ERROR,
             )
-        # The in-process worker runs as many eval cases at once as the experiment sends.
+        # The in-process worker runs as many eval cases at once as the experiment sends, and
+        # serves only this experiment: it polls the batch lane as often as the interactive one.
         concurrency = suite.config.concurrency
         settings = settings.model_copy(
             update={
                 "batch_concurrency": max(settings.batch_concurrency, concurrency),
                 "tenant_concurrency": max(settings.tenant_concurrency, concurrency),
+                "batch_poll_seconds": min(
+                    settings.batch_poll_seconds, settings.interactive_poll_seconds
+                ),
             }
         )
         fabric = Fabric(settings, db, catalog, extensions=build_extensions(settings, db, catalog))

@@ -51,9 +51,13 @@ class LaneConfig:
 def lane_configs(settings: Settings) -> dict[Lane, LaneConfig]:
     return {
         Lane.INTERACTIVE: LaneConfig(
-            settings.interactive_concurrency, settings.tenant_concurrency, 0.05
+            settings.interactive_concurrency,
+            settings.tenant_concurrency,
+            settings.interactive_poll_seconds,
         ),
-        Lane.BATCH: LaneConfig(settings.batch_concurrency, settings.tenant_concurrency, 0.5),
+        Lane.BATCH: LaneConfig(
+            settings.batch_concurrency, settings.tenant_concurrency, settings.batch_poll_seconds
+        ),
     }
 
 

@@ -42,11 +42,22 @@ class Conflict(KeelError):
 
 
 class InvalidInput(KeelError):
+    """Bad input. `field` names the first bad field; `more` holds (field, reason) pairs for
+    every further one, so a client fixes all of them in one round trip."""
+
     code = "invalid_input"
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, more: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.more = more
+
+    def field_problems(self) -> list[tuple[str, str]]:
+        """Every (field, reason) this error carries, the first one first."""
+        first = [(self.field, self.message)] if self.field else []
+        return first + list(self.more)
 
 
 @dataclass(frozen=True)

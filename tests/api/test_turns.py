@@ -91,6 +91,9 @@ async def test_a_streamed_turn_sends_every_event_of_its_run_in_order(live: Api) 
         ({"input": "hello"}, "body.input"),
         ({"input": QUESTION, "double_texting": "shout"}, "body.double_texting"),
         ({"input": QUESTION, "tenant_id": "t2"}, "body.tenant_id"),
+        ({"input": {"question": ""}}, "body.input.question"),
+        ({"input": {"question": "q" * 32_001}}, "body.input.question"),
+        ({"input": {"question": "q", "locle": "sv"}}, "body.input.locle"),
     ],
 )
 async def test_invalid_turn_input_is_a_422_naming_the_field(
@@ -113,6 +116,15 @@ async def test_typed_agent_turn_input_errors_name_the_nested_field(api: Api) -> 
     )
     assert_problem(response, 422)
     assert field_names(response) == ["body.input.role"]
+
+
+async def test_every_invalid_input_field_is_reported_at_once(api: Api) -> None:
+    conversation_id = await api.conversation(agent="sales-card")
+    response = await api.client.post(
+        turns_url(conversation_id), json={"input": {"role": "x"}}, headers=api.headers()
+    )
+    assert_problem(response, 422, "invalid_input")
+    assert field_names(response) == ["body.input.project_id", "body.input.role"]
 
 
 async def test_the_conversation_replays_every_turn_with_status_and_output(live: Api) -> None:
@@ -296,6 +308,34 @@ async def test_a_deleted_conversation_takes_no_turns_and_its_turns_are_gone(api:
     assert_problem(submit, 404)
     for url in (f"/v1/turns/{turn.id}", f"/v1/turns/{turn.id}/events"):
         assert_problem(await api.client.get(url, headers=api.headers()), 404)
+
+
+async def test_deleting_a_conversation_cancels_its_unfinished_turns(live: Api) -> None:
+    """A running turn and the one queued behind it stop when their conversation is deleted:
+    nothing goes on spending for a conversation nobody can see any more."""
+    assert live.fabric is not None
+    conversation_id = await live.conversation(agent="slow")
+    url = turns_url(conversation_id)
+    first = (
+        await live.client.post(url, json={"input": {"question": "a"}}, headers=live.headers())
+    ).json()
+    second = (
+        await live.client.post(url, json={"input": {"question": "b"}}, headers=live.headers())
+    ).json()
+    await until(live.fabric, first["run_id"], EventType.TOOL_REQUESTED)
+    deleted = await live.client.delete(
+        f"/v1/conversations/{conversation_id}", headers=live.headers()
+    )
+    assert deleted.status_code == 204
+    for run_id in (first["run_id"], second["run_id"]):
+        run = live.fabric.get("acme", run_id)
+        assert run.status == "cancelled", run
+    effects().set_switch(live.fabric.settings.home, "release", "1")
+    assert live.fabric.get("acme", second["run_id"]).started_at is None
+    assert_problem(
+        await live.client.delete(f"/v1/conversations/{conversation_id}", headers=live.headers()),
+        404,
+    )
 
 
 async def test_an_app_without_a_runtime_answers_503_for_turn_submission(

@@ -22,6 +22,7 @@ from keel.identity.keys import ensure_tenant
 from keel.identity.principal import Principal
 from keel.settings import Settings
 from keel.store.database import Database
+from keel.store.tables import Run
 
 QUESTION = {"question": "Which hospital projects in Stockholm start this year?", "locale": "sv"}
 
@@ -102,8 +103,11 @@ async def test_a_blocking_check_ends_the_run_blocked_and_delivers_nothing(
         "reasons": ["mentions Danderyd"],
         "scores": {"clean": 0.0},
     }
-    # the refused answer reached no event a client can read
+    # the refused answer reached no event a client can read, and no copy of it is kept
     assert "Jag hittade" not in str([e.data for e in fab.events("t1", view.id)])
+    with fab.db.transaction() as s:
+        row = s.get(Run, view.id)
+        assert row is not None and row.partial_text is None and row.messages is None
     assert counter.calls == ["search_projects"]  # the extension wrapped the tool call
     await asyncio.sleep(0)
     assert [(v.id, v.status) for v in finished] == [(view.id, "blocked")]

@@ -41,9 +41,12 @@ def validate_input(loaded: LoadedAgent, run_input: Mapping[str, Any]) -> BaseMod
     try:
         return loaded.input_type.model_validate(dict(run_input))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "input"
-        raise InvalidInput(f"input.{loc}: {err['msg']}", field=f"input.{loc}") from exc
+        problems = [
+            (f"input.{'.'.join(str(p) for p in err['loc'])}".rstrip("."), err["msg"])
+            for err in exc.errors()
+        ]
+        (field, reason), more = problems[0], tuple(problems[1:])
+        raise InvalidInput(f"{field}: {reason}", field=field, more=more) from exc
 
 
 def run_locale(run_input: Mapping[str, Any]) -> str:

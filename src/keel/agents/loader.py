@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from keel.agents.spec import AgentSpec
 from keel.errors import SpecError, SpecProblem
@@ -28,10 +28,13 @@ _IGNORED_SUFFIXES = (".pyc", ".db", ".sqlite", ".sqlite3", "-journal", "-wal", "
 
 
 class TextInput(BaseModel):
-    """The input of a chat agent (`input: text`)."""
+    """The input of a chat agent (`input: text`). Unknown fields are refused, not dropped: a
+    misspelt `locale` must not silently answer in the default language."""
 
-    question: str
-    locale: str | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=32_000)
+    locale: str | None = Field(default=None, max_length=35)  # a BCP 47 tag
 
 
 @dataclass(frozen=True)

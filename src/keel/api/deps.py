@@ -64,10 +64,17 @@ def get_fabric(request: Request) -> Fabric:
     return fabric
 
 
+def get_optional_fabric(request: Request) -> Fabric | None:
+    """The runtime when this process has one (a read-mostly app may run without)."""
+    fabric: Fabric | None = request.app.state.fabric
+    return fabric
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AgentsDep = Annotated[AgentCatalog, Depends(get_agents)]
 FabricDep = Annotated[Fabric, Depends(get_fabric)]
+OptionalFabricDep = Annotated[Fabric | None, Depends(get_optional_fabric)]
 
 
 async def resolve_principal(request: Request) -> Principal:

@@ -196,7 +196,7 @@ def _keel_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.NotFound):
         return problem_response(404, exc.code, exc.message, path)
     if isinstance(exc, errors.InvalidInput):
-        fields = [FieldError(field=exc.field, message=exc.message)] if exc.field else None
+        fields = [FieldError(field=f, message=m) for f, m in exc.field_problems()] or None
         return problem_response(422, exc.code, exc.message, path, field_errors=fields)
     if isinstance(exc, errors.IdempotencyMismatch):
         return problem_response(422, exc.code, exc.message, path)
@@ -220,9 +220,16 @@ def _keel_error(request: Request, exc: Exception) -> JSONResponse:
 def in_body(exc: errors.InvalidInput, prefix: str = "body") -> errors.InvalidInput:
     """The core names fields relative to what it was given (`input.question`, `priority`);
     the API names them where the client put them (`body.input.question`)."""
-    if exc.field is None or exc.field.startswith(("body.", "query.", "path.", "header.")):
+    located = ("body.", "query.", "path.", "header.")
+    if exc.field is None or exc.field.startswith(located):
         return exc
-    return errors.InvalidInput(exc.message, field=f"{prefix}.{exc.field}")
+
+    def place(field: str) -> str:
+        return field if field.startswith(located) else f"{prefix}.{field}"
+
+    return errors.InvalidInput(
+        exc.message, field=place(exc.field), more=tuple((place(f), m) for f, m in exc.more)
+    )
 
 
 def field_name(loc: Iterable[Any]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from keel.cli.console import fail
+from keel.cli.console import error_text, fail
 from keel.cli.runtime import CLI_USER, DEV_TENANT, Runtime, cli_principal, runtime
 from keel.errors import KeelError
 from keel.fabric.events import Event, EventType
@@ -100,7 +100,7 @@ def run(
                 )
             final = asyncio.run(_follow(rt, tenant, view.id, quiet))
         except KeelError as exc:
-            fail(f"error: {exc.message}")
+            fail(error_text(exc))
     print_result(final)
 
 
@@ -137,7 +137,7 @@ def chat(
                 )
                 final = asyncio.run(_follow(rt, tenant, view.id, quiet=True))
             except KeelError as exc:
-                typer.echo(f"error: {exc.message}", err=True)
+                typer.echo(error_text(exc), err=True)
                 continue
             text = (final.output or {}).get("text") or json.dumps(
                 (final.output or {}).get("data"), ensure_ascii=False

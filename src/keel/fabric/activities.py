@@ -254,8 +254,12 @@ class Activities:
             run = tx.run
             if is_terminal(run.status) or (segment is not None and not _current(run, segment)):
                 return run.status
-            # a blocked output is never delivered, not even as a partial one
-            partial = partial_output(tx) if status != RunStatus.BLOCKED else ""
+            if status == RunStatus.BLOCKED:
+                # a refused output is never delivered, not even as a partial answer, and no
+                # copy of it stays behind: neither the streamed text nor the message history
+                run.partial_text = None
+                messages = None
+            partial = partial_output(tx)
             if partial:
                 run.output = {"type": "text", "text": partial, "partial": True}
             if messages is not None:

@@ -16,6 +16,9 @@ turn behind the newest unfinished one (its run waits on `after_run_id`), `interr
 every unfinished turn first. The check and the insert happen under the conversation's lock,
 so two concurrent submissions cannot both believe the conversation idle.
 
+Deleting a conversation is a soft delete that also cancels its unfinished runs (their partial
+answers and usage kept), so nothing goes on spending for a conversation nobody can see.
+
 Reads take a `Database` (no runtime needed); writes take the `Fabric`.
 """
 
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +38,7 @@ from keel.errors import Conflict, NotFound
 from keel.fabric.catalog import PreparedRun
 from keel.fabric.runs import RunView
 from keel.fabric.service import Fabric, request_hash
-from keel.fabric.states import RunStatus
+from keel.fabric.states import TERMINAL, RunStatus
 from keel.identity import scopes
 from keel.identity.principal import Principal
 from keel.ids import new_id
@@ -349,3 +352,35 @@ def cancel_turn(
         raise NotFound("turn", turn_id)
     fabric.cancel(principal.tenant_id, turn.run_id, actor=principal.user_id)
     return get_turn(fabric.db, principal, turn_id)
+
+
+def delete_conversation(fabric: Fabric, principal: Principal, conversation_id: str) -> int:
+    """Soft-delete the conversation (afterwards NotFound everywhere), then cancel its unfinished
+    runs. Returns how many runs were cancelled. A turn submitted concurrently either committed
+    first (its run is found and cancelled here) or finds the conversation gone."""
+    with fabric.db.transaction() as s:
+        result = s.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id, visible_to(principal))
+            .values(deleted_at=utcnow())
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise NotFound("conversation", conversation_id)
+        unfinished = s.scalars(
+            select(Run.id)
+            .join(Turn, Turn.run_id == Run.id)
+            .where(
+                Turn.conversation_id == conversation_id,
+                Run.tenant_id == principal.tenant_id,
+                Run.status.not_in([str(t) for t in TERMINAL]),
+            )
+            .order_by(Turn.index.desc())
+        ).all()
+    cancelled = 0
+    for run_id in unfinished:  # newest first: a queued follower never starts after its leader
+        try:
+            fabric.cancel(principal.tenant_id, run_id, actor=principal.user_id)
+            cancelled += 1
+        except (Conflict, NotFound):  # ended meanwhile
+            continue
+    return cancelled

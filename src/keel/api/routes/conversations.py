@@ -19,6 +19,7 @@ from keel.api.deps import (
     ConversationsWrite,
     DbDep,
     IdempotencyKeyHeader,
+    OptionalFabricDep,
     SettingsDep,
 )
 from keel.api.idempotency import IdempotentRoute
@@ -123,10 +124,17 @@ def list_turns(
     "/{conversation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    summary="Delete a conversation (afterwards 404 everywhere)",
+    summary="Delete a conversation (afterwards 404 everywhere); its unfinished turns are "
+    "cancelled, their partial answers kept",
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 def delete_conversation(
-    conversation_id: ConversationId, principal: ConversationsWrite, db: DbDep
+    conversation_id: ConversationId,
+    principal: ConversationsWrite,
+    db: DbDep,
+    fabric: OptionalFabricDep,
 ) -> None:
-    service.delete_conversation(db, principal, conversation_id)
+    if fabric is None:  # an app built without a runtime has no runs to cancel
+        service.delete_conversation(db, principal, conversation_id)
+    else:
+        turns.delete_conversation(fabric, principal, conversation_id)

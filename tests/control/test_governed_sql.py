@@ -405,3 +405,25 @@ def test_absurdly_nested_query_is_refused_not_crashing(gsql: GovernedSQL) -> Non
         gsql.execute(sql, ANALYST)
     with pytest.raises(QueryRefused, match="longer than"):
         gsql.execute("SELECT 1" + " " * 30_000, ANALYST)
+
+
+# --- the verdict cache ------------------------------------------------------------------
+
+
+def test_a_repeated_query_reuses_its_verdict_per_caller(gsql: GovernedSQL) -> None:
+    sql = "SELECT id, name FROM projects ORDER BY id"
+    first = gsql.check(sql, ANALYST)
+    assert gsql.check(sql, ANALYST) is first  # remembered: no second parse
+    other_tenant = SqlCaller("globex", "gus", ANALYST.roles)
+    theirs = gsql.check(sql, other_tenant)
+    assert theirs is not first and "'globex'" in theirs.sql and "'acme'" not in theirs.sql
+    regional = gsql.check("SELECT id FROM projects", REGIONAL)
+    assert "'north'" in regional.sql
+    moved = SqlCaller("acme", "rob", frozenset({"regional"}), {"region": "south"})
+    assert "'south'" in gsql.check("SELECT id FROM projects", moved).sql
+
+
+def test_a_refusal_is_never_remembered_as_a_verdict(gsql: GovernedSQL) -> None:
+    for _ in range(2):
+        with pytest.raises(QueryRefused):
+            gsql.check("SELECT id FROM secrets", ANALYST)

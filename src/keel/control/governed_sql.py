@@ -30,7 +30,9 @@ read the granted tables for defence in depth.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -49,6 +51,7 @@ from keel.control.sql_grants import SqlCaller, SqlGrants, TableGrant, is_system_
 from keel.errors import InvalidInput, KeelError
 
 MAX_SQL_LENGTH = 20_000
+CHECK_CACHE_SIZE = 512
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -346,6 +349,8 @@ class GovernedSQL:
             raise InvalidInput(
                 f"governed SQL supports SQLite and PostgreSQL, not {backend}", field="url"
             )
+        self._checked: OrderedDict[tuple[Any, ...], CheckedQuery] = OrderedDict()
+        self._checked_lock = threading.Lock()
         self._schema: dict[str, object] = {
             name: dict.fromkeys(grant.columns, "UNKNOWN") for name, grant in grants.tables.items()
         }
@@ -445,7 +450,29 @@ class GovernedSQL:
         return grant
 
     def check(self, sql: str, caller: SqlCaller) -> CheckedQuery:
-        """Refuse (QueryRefused) or return the rewritten SQL to run for `caller`."""
+        """Refuse (QueryRefused) or return the rewritten SQL to run for `caller`.
+
+        The grants never change for this instance, so a verdict depends only on the SQL text
+        and the caller: accepted queries are remembered (LRU, `CHECK_CACHE_SIZE`), and the
+        same question asked again costs no parse. Refusals are not cached."""
+        key = (sql, caller.roles, tuple(sorted(caller.params().items())))
+        try:
+            hash(key)
+        except TypeError:  # an unhashable caller attribute: check every time
+            return self._check(sql, caller)
+        with self._checked_lock:
+            hit = self._checked.get(key)
+            if hit is not None:
+                self._checked.move_to_end(key)
+                return hit
+        checked = self._check(sql, caller)
+        with self._checked_lock:
+            self._checked[key] = checked
+            if len(self._checked) > CHECK_CACHE_SIZE:
+                self._checked.popitem(last=False)
+        return checked
+
+    def _check(self, sql: str, caller: SqlCaller) -> CheckedQuery:
         query = self._parse(sql)
         for node in query.walk():
             self._check_node(node)
@@ -656,6 +683,7 @@ class NamedQuery(Generic[P]):
             parsed = sqlglot.parse_one(sql)
         except ParseError as exc:
             raise InvalidInput(f"query {name}: cannot parse: {exc}", field="sql") from exc
+        self._templates: dict[str, exp.Expr] = {}
         self.placeholders = sorted({str(p.this) for p in parsed.find_all(exp.Placeholder)})
         missing = [p for p in self.placeholders if p not in params.model_fields]
         if missing:
@@ -675,8 +703,10 @@ class NamedQuery(Generic[P]):
             field = ".".join(str(p) for p in first["loc"])
             raise InvalidInput(f"query {self.name}: {field}: {first['msg']}", field=field) from exc
         values = model.model_dump()
-        parsed = sqlglot.parse_one(self.sql, read=dialect)
-        return _bind(parsed, values, f"query {self.name}").sql(dialect=dialect)
+        template = self._templates.get(dialect)
+        if template is None:  # parsed once per dialect; `_bind` works on a copy
+            template = self._templates[dialect] = sqlglot.parse_one(self.sql, read=dialect)
+        return _bind(template, values, f"query {self.name}").sql(dialect=dialect)
 
 
 __all__ = [

@@ -1,7 +1,8 @@
 """Fabric benchmark: what durability costs, against the baselines it cannot beat.
 
 For each database (SQLite embedded default; PostgreSQL when reachable):
-- raw Pydantic AI: the `rune` agent with the same offline model, in process, no fabric;
+- raw Pydantic AI: the `rune` agent with the same offline model, in process, no fabric (the
+  same question every run in both arms, so rune's governed-SQL verdict is cached in both);
 - the fabric, one run at a time: latency per run, and overhead per step
   ((fabric - raw) / steps, a step being a model request or a tool call);
 - the fabric under load: N runs submitted at once, runs/s;

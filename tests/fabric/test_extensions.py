@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from keel.identity.principal import Principal
 from keel.settings import Settings
 from keel.store.database import Database
 from keel.store.tables import Run
+from keel.store.types import utcnow
 
 QUESTION = {"question": "Which hospital projects in Stockholm start this year?", "locale": "sv"}
 
@@ -108,6 +110,13 @@ async def test_a_blocking_check_ends_the_run_blocked_and_delivers_nothing(
     with fab.db.transaction() as s:
         row = s.get(Run, view.id)
         assert row is not None and row.partial_text is None and row.messages is None
+        workflow_id = row.workflow_id
+    # nor do DBOS's step checkpoints (the model request's recorded answer) outlive the refusal
+    assert workflow_id is not None and fab.engine.steps(workflow_id)
+    assert fab.purge_refused(now=utcnow() + timedelta(minutes=5)) == 1
+    assert fab.engine.status(workflow_id) is None and not fab.engine.steps(workflow_id)
+    assert fab.get("t1", view.id).status == "blocked"
+    assert fab.purge_refused(now=utcnow() + timedelta(minutes=5)) == 0
     assert counter.calls == ["search_projects"]  # the extension wrapped the tool call
     await asyncio.sleep(0)
     assert [(v.id, v.status) for v in finished] == [(view.id, "blocked")]

@@ -152,6 +152,10 @@ class DurableEngine:
     def cancel(self, workflow_id: str) -> None:
         self.client.cancel_workflow(workflow_id)
 
+    def delete(self, workflow_id: str) -> None:
+        """Forget an ended workflow: its status, inputs and every step checkpoint."""
+        self.client.delete_workflow(workflow_id)
+
     def fork(self, workflow_id: str, start_step: int, lane: str, tenant_id: str) -> str:
         """Re-run WORKFLOW_ID from START_STEP under a new id, reusing every earlier step's
         recorded result; returns the new workflow id."""

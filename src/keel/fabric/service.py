@@ -13,11 +13,11 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from dbos import DBOS
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -457,11 +457,40 @@ class Fabric:
     def sweep(self) -> None:
         self.expire_approvals()
         self.reconcile()
+        self.purge_refused()
         for job in self.extensions.periodic:
             try:
                 job()
             except Exception:
                 log.exception("periodic job %r failed", job)
+
+    def purge_refused(
+        self, now: datetime | None = None, grace_seconds: float = 60.0, limit: int = 200
+    ) -> int:
+        """Delete the DBOS workflow of every run that ended `blocked`: its step checkpoints
+        hold the model's refused answer, which must not outlive the refusal. A blocked run is
+        terminal (never re-driven), so nothing needs them; `workflow_id` None marks it done.
+        GRACE_SECONDS lets the workflow finish returning after its last step."""
+        cutoff = (now or utcnow()) - timedelta(seconds=grace_seconds)
+        with self.db.transaction() as s:
+            rows = s.execute(
+                select(Run.id, Run.workflow_id)
+                .where(
+                    Run.status == RunStatus.BLOCKED,
+                    Run.workflow_id.is_not(None),
+                    Run.finished_at < cutoff,
+                )
+                .limit(limit)
+            ).all()
+        purged = 0
+        for rid, wid in rows:
+            if self.engine.status(str(wid)) in ("ENQUEUED", "PENDING"):
+                continue  # still returning: next sweep
+            self.engine.delete(str(wid))
+            with self.db.transaction() as s:
+                s.execute(update(Run).where(Run.id == rid).values(workflow_id=None))
+            purged += 1
+        return purged
 
     def reconcile(self, limit: int = 200) -> int:
         """End runs whose workflow ended in DBOS without ending the run (cancelled by a DBOS

@@ -153,7 +153,10 @@ async def main(database_url: str | None, rounds: int) -> None:
         plane.activities = None
         line("gate: evaluate", measure_sync(lambda: gate.evaluate(call), rounds), direct)
         line("gate: decide (audit)", await measure_async(lambda: gate.decide(call), rounds), direct)
-        plane.bind(Activities(RunStore(db, LocalNotifier()), DurableEngine(settings, db), settings))
+        # what `plane.bind(fabric)` does, without starting a fabric
+        plane.activities = Activities(
+            RunStore(db, LocalNotifier()), DurableEngine(settings, db), settings
+        )
         line(
             "gate: decide (event+audit)",
             await measure_async(lambda: gate.decide(call), rounds),

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -246,6 +246,8 @@ class Ledger:
             return self._append(s, actor, kind, subject, payload, tenant_id)
 
     def _lock_head(self, s: Session, chain: str) -> tuple[int, str]:
+        # Write first: on SQLite the first write takes the database's write lock (FOR UPDATE
+        # means nothing there), so the head read below cannot race another appender.
         values = {"chain": chain, "seq": 0, "hash": GENESIS_HASH, "updated_at": utcnow()}
         dialect = s.get_bind().dialect.name
         if dialect == "postgresql":
@@ -283,27 +285,38 @@ class Ledger:
             data_json=data_json,
             created_at=created_at,
         )
-        row = AuditEntry(
-            id=entry_id,
-            chain=chain,
-            seq=seq,
-            tenant_id=tenant_id,
-            actor=actor,
-            kind=kind,
-            subject=subject,
-            data=data_json,
-            created_at=created_at,
-            prev_hash=head_hash,
-            hash=digest,
-        )
-        s.add(row)
+        row = {
+            "id": entry_id,
+            "chain": chain,
+            "seq": seq,
+            "tenant_id": tenant_id,
+            "actor": actor,
+            "kind": kind,
+            "subject": subject,
+            "data": data_json,
+            "created_at": created_at,
+            "prev_hash": head_hash,
+            "hash": digest,
+        }
+        # Core statements, not the unit of work: an append is on the path of every tool call
+        s.execute(insert(AuditEntry), [row])
         s.execute(
             update(AuditHead)
             .where(AuditHead.chain == chain)
             .values(seq=seq, hash=digest, updated_at=created_at)
         )
-        s.flush()
-        return _to_entry(row)
+        return LedgerEntry(
+            id=entry_id,
+            seq=seq,
+            tenant_id=tenant_id,
+            actor=actor,
+            kind=kind,
+            subject=subject,
+            data=json.loads(data_json),
+            created_at=created_at,
+            prev_hash=head_hash,
+            hash=digest,
+        )
 
     def entries(
         self,

@@ -305,18 +305,7 @@ class Ledger:
             .where(AuditHead.chain == chain)
             .values(seq=seq, hash=digest, updated_at=created_at)
         )
-        return LedgerEntry(
-            id=entry_id,
-            seq=seq,
-            tenant_id=tenant_id,
-            actor=actor,
-            kind=kind,
-            subject=subject,
-            data=json.loads(data_json),
-            created_at=created_at,
-            prev_hash=head_hash,
-            hash=digest,
-        )
+        return _to_entry(AuditEntry(**row))
 
     def entries(
         self,

@@ -354,11 +354,14 @@ def cancel_turn(
     return get_turn(fabric.db, principal, turn_id)
 
 
-def delete_conversation(fabric: Fabric, principal: Principal, conversation_id: str) -> int:
+def delete_conversation(
+    db: Database, principal: Principal, conversation_id: str, fabric: Fabric | None = None
+) -> int:
     """Soft-delete the conversation (afterwards NotFound everywhere), then cancel its unfinished
-    runs. Returns how many runs were cancelled. A turn submitted concurrently either committed
-    first (its run is found and cancelled here) or finds the conversation gone."""
-    with fabric.db.transaction() as s:
+    runs through FABRIC (a process without a runtime only deletes). Returns how many runs were
+    cancelled. A turn submitted concurrently either committed first (its run is found and
+    cancelled here) or finds the conversation gone."""
+    with db.transaction() as s:
         result = s.execute(
             update(Conversation)
             .where(Conversation.id == conversation_id, visible_to(principal))
@@ -376,6 +379,8 @@ def delete_conversation(fabric: Fabric, principal: Principal, conversation_id: s
             )
             .order_by(Turn.index.desc())
         ).all()
+    if fabric is None:
+        return 0
     cancelled = 0
     for run_id in unfinished:  # newest first: a queued follower never starts after its leader
         try:

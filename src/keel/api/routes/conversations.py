@@ -134,7 +134,4 @@ def delete_conversation(
     db: DbDep,
     fabric: OptionalFabricDep,
 ) -> None:
-    if fabric is None:  # an app built without a runtime has no runs to cancel
-        service.delete_conversation(db, principal, conversation_id)
-    else:
-        turns.delete_conversation(fabric, principal, conversation_id)
+    turns.delete_conversation(db, principal, conversation_id, fabric)

@@ -1,4 +1,5 @@
-"""Conversations as the API lists, reads, opens and deletes them, always scoped to the caller.
+"""Conversations as the API lists, reads and opens them, always scoped to the caller.
+Deleting is `keel.fabric.turns.delete_conversation` (it also cancels unfinished runs).
 
 Turns are not written here: `keel.fabric.turns` is the one place a turn and its run are
 created (in one transaction) and read back. Visibility is `keel.fabric.turns.visible_to`:
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 
 from keel.api.pagination import Position
 from keel.errors import InvalidInput, NotFound
@@ -21,7 +22,6 @@ from keel.fabric.turns import open_conversation, visible_to
 from keel.identity.principal import Principal
 from keel.store.database import Database
 from keel.store.tables import Conversation
-from keel.store.types import utcnow
 
 
 def create_conversation(
@@ -68,15 +68,3 @@ def get_conversation(db: Database, principal: Principal, conversation_id: str) -
     if row is None:
         raise NotFound("conversation", conversation_id)
     return row
-
-
-def delete_conversation(db: Database, principal: Principal, conversation_id: str) -> None:
-    """Soft delete: afterwards the conversation and its turns are NotFound everywhere."""
-    with db.transaction() as s:
-        result = s.execute(
-            update(Conversation)
-            .where(Conversation.id == conversation_id, visible_to(principal))
-            .values(deleted_at=utcnow())
-        )
-        if getattr(result, "rowcount", 0) != 1:
-            raise NotFound("conversation", conversation_id)

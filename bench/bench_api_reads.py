@@ -16,14 +16,13 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
 
+from bench.scratch_pg import scratch_database
 from keel.api.app import create_app
 from keel.fabric.catalog import AgentCatalog
 from keel.fabric.service import Fabric
@@ -176,23 +175,12 @@ def main() -> None:
         report("sqlite", asyncio.run(bench_backend("sqlite", sqlite_url, args.requests)), floor_p50)
     if args.pg_url == "none":
         return
-    name = f"keel_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # PostgreSQL is optional for a local run
-        print(f"postgresql: skipped ({type(exc).__name__}: {exc})")
-        return
-    try:
-        url = args.pg_url.rsplit("/", 1)[0] + "/" + name
+    with scratch_database(args.pg_url, optional=True) as url:
+        if url is None:
+            return
         report(
             "postgresql", asyncio.run(bench_backend("postgresql", url, args.requests)), floor_p50
         )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

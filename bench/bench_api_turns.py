@@ -42,8 +42,8 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import create_engine, text
 
+from bench.scratch_pg import scratch_database
 from keel.agents.builder import build_agent
 from keel.agents.deps import RunDeps
 from keel.api.app import create_app
@@ -343,21 +343,10 @@ def main() -> None:
         bench_backend("sqlite", sqlite_url, args.samples, args.reads)
     if args.pg_url == "none":
         return
-    name = f"keel_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # PostgreSQL is optional for a local run
-        print(f"postgresql: skipped ({type(exc).__name__}: {exc})")
-        return
-    try:
-        url = args.pg_url.rsplit("/", 1)[0] + "/" + name
+    with scratch_database(args.pg_url, optional=True) as url:
+        if url is None:
+            return
         bench_backend("postgresql", url, args.samples, args.reads)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -23,14 +23,12 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event, text
 
+from bench.scratch_pg import scratch_database
 from keel.agents.builder import (
     build_agent,
     prompt_variables,
@@ -50,20 +48,6 @@ from keel.store.database import Database
 QUESTION = {"question": "Which hospital projects in Stockholm start this year?", "locale": "sv"}
 STEPS_PER_RUN = 3  # model request, tool call, model request
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def pg_database(admin_url: str) -> Iterator[str]:
-    name = f"keel_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 async def raw_pydantic_ai(settings: Settings, n: int) -> float:
@@ -204,7 +188,8 @@ async def main() -> None:
             sqlite.interactive_concurrency,
         )
         if args.pg_url != "none":
-            with pg_database(args.pg_url) as url:
+            with scratch_database(args.pg_url) as url:
+                assert url is not None
                 pg = sqlite.model_copy(update={"database_url": url, "home": home / "pg"})
                 fab = await fabric_numbers(pg, args.runs)
                 report("PostgreSQL", url, raw, fab, commit_rate(url), pg.interactive_concurrency)

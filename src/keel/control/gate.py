@@ -26,7 +26,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dbos import DBOS
@@ -151,7 +151,7 @@ class Gate:
     def evaluate(self, call: GateCall, now: datetime | None = None) -> GateDecision:
         """Registry → arguments → budget state → Cedar → budget rules (no side effects)."""
         try:
-            return self._evaluate(call, now or datetime.now(UTC))
+            return self._evaluate(call, now or self.plane.clock())
         except Exception as exc:  # fail closed, with the reason
             return _deny(f"the gate could not decide ({type(exc).__name__}: {exc})", "error")
 
@@ -351,7 +351,7 @@ class ToolGate(AbstractCapability[RunDeps]):
     ) -> list[ToolDefinition]:
         tenant = ctx.deps.tenant_id
         tier = await asyncio.to_thread(self.plane.tenant_tier, tenant)
-        today = datetime.now(UTC).date()
+        today = self.plane.clock().date()
         visible = []
         for tool_def in tool_defs:
             spec = self.plane.registry.get(tool_def.name)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from dbos import DBOS
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 
 from keel.fabric import approvals
 from keel.fabric.approvals import ApprovalRequest, ApprovalStatus
@@ -26,6 +26,7 @@ from keel.store.tables import Conversation, Run, Turn, UsageRecord
 from keel.store.types import utcnow
 
 PREVIEW_CHARS = 280
+USAGE_INSERT = insert(UsageRecord)  # Core: no unit of work for an append-only row
 log = logging.getLogger(__name__)
 
 
@@ -157,7 +158,8 @@ class Activities:
             if tx.event(EventType.MODEL_RESPONSE, data, key=key) is None:
                 return  # recorded before (a replay)
             run = tx.run
-            run.partial_text = (run.partial_text or "") + text
+            if text:  # appended in SQL: the (deferred) text so far is never loaded
+                run.partial_text = func.coalesce(Run.partial_text, "") + text
             usage = dict(run.usage or {})
             for field in ("input_tokens", "output_tokens"):
                 usage[field] = int(usage.get(field, 0)) + int(info[field])
@@ -165,21 +167,14 @@ class Activities:
             usage["tool_calls"] = int(usage.get("tool_calls", 0)) + len(info.get("tool_calls", []))
             run.usage = usage
             run.cost_usd = float(run.cost_usd or 0) + cost.usd
-            tx.session.add(
-                UsageRecord(
-                    run_id=run_id,
-                    key=key,
-                    tenant_id=run.tenant_id,
-                    user_id=run.user_id,
-                    agent=run.agent,
-                    prompt_name=run.prompt_name,
-                    prompt_version=run.prompt_version,
-                    model=info["model"],
-                    input_tokens=info["input_tokens"],
-                    output_tokens=info["output_tokens"],
-                    cost_usd=cost.usd,
-                )
-            )
+            record = {
+                "run_id": run_id, "key": key, "tenant_id": run.tenant_id,
+                "user_id": run.user_id, "agent": run.agent, "prompt_name": run.prompt_name,
+                "prompt_version": run.prompt_version, "model": info["model"],
+                "input_tokens": info["input_tokens"], "output_tokens": info["output_tokens"],
+                "cost_usd": cost.usd,
+            }  # fmt: skip
+            tx.session.connection().execute(USAGE_INSERT, record)
 
     def record_event(
         self, run_id: str, type_: str, data: dict[str, Any], index: int | str = 0

@@ -103,8 +103,10 @@ class DurableEngine:
             "application_version": APP_VERSION,
             "executor_id": self.settings.worker_id,
             "log_level": self.settings.dbos_log_level,
-            # Keel waits on its own notifier, not on DBOS notifications: no need to poll hard
-            "notification_listener_polling_interval_sec": 1.0,
+            # Keel waits on its own notifier, not on DBOS notifications, so this poller has
+            # nothing to query; but it sleeps this long between looks, and shutdown waits for it
+            # (at 1 s, every `keel eval run` and worker stop spent a second here)
+            "notification_listener_polling_interval_sec": 0.1,
             "scheduler_polling_interval_sec": 5.0,
         }
         DBOS(config=config)

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -67,6 +67,23 @@ class Event:
         return cls(row.run_id, row.seq, row.type, dict(row.data), row.created_at)
 
 
+def _append_statement(dialect: str) -> Any:
+    """`INSERT … ON CONFLICT (run_id, key) DO NOTHING RETURNING seq` with bound parameters,
+    built once per dialect: the values travel as parameters, so SQLAlchemy neither rebuilds the
+    statement nor computes a cache key over the values on every event."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        dialect_insert(RunEvent)
+        .values({name: bindparam(name) for name in _APPEND_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["run_id", "key"])
+        .returning(RunEvent.seq)
+    )
+
+
+_APPEND_COLUMNS = ("run_id", "tenant_id", "seq", "type", "data", "key", "created_at")
+_APPEND = {dialect: _append_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 def append(
     session: Session,
     run: Run,
@@ -87,14 +104,8 @@ def append(
         "data": data or {}, "key": key, "created_at": utcnow(),
     }  # fmt: skip
     conn = session.connection()
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        dialect_insert(RunEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["run_id", "key"])
-        .returning(RunEvent.seq)
-    )
-    if conn.execute(stmt).first() is None:  # (rowcount is unreliable with RETURNING)
+    stmt = _APPEND["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    if conn.execute(stmt, values).first() is None:  # (rowcount is unreliable with RETURNING)
         return None
     run.event_seq = seq
     return seq

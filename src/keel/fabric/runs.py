@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from keel.errors import NotFound
@@ -138,6 +138,10 @@ class RunTx:
         return True
 
 
+# built once: a run's read-modify-write is the fabric's most frequent statement
+_LOCK_RUN = select(Run).where(Run.id == bindparam("run_id")).with_for_update()
+
+
 class RunStore:
     def __init__(self, db: Database, notifier: Notifier) -> None:
         self.db = db
@@ -148,7 +152,7 @@ class RunStore:
         """Lock RUN_ID for a read-modify-write; events written commit with the change and
         followers are notified after the commit."""
         with self.db.transaction(lock=True) as session:
-            run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).first()
+            run = session.scalars(_LOCK_RUN, {"run_id": run_id}).first()
             if run is None:
                 raise NotFound("run", run_id)
             tx = RunTx(session, run, self.notifier)

@@ -8,9 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from keel.errors import IdempotencyMismatch, InvalidInput, NotFound
+from keel.fabric.catalog import AgentCatalog
+from keel.fabric.engine import Lane
 from keel.fabric.events import EventType
 from keel.fabric.service import Fabric
+from keel.identity.keys import ensure_tenant
 from keel.identity.principal import Principal
+from keel.settings import Settings
+from keel.store.database import Database
 
 QUESTION = {"question": "Which hospital projects in Stockholm start this year?", "locale": "sv"}
 
@@ -149,3 +154,24 @@ async def test_many_runs_for_several_tenants_all_finish(
         *(fabric.wait(fabric.store.get_internal(i).tenant_id, i, timeout=60) for i in ids)
     )
     assert {v.status for v in views} == {"succeeded"}
+
+
+async def test_a_worker_serving_one_lane_leaves_the_other_queued(
+    fabric_settings: Settings, alice: Principal
+) -> None:
+    """`keel worker --lane batch`: batch runs execute, interactive ones wait for another worker."""
+    db = Database.from_settings(fabric_settings)
+    db.upgrade()
+    ensure_tenant(db, "t1")
+    fab = Fabric(fabric_settings, db, AgentCatalog.load(fabric_settings, db))
+    await asyncio.to_thread(fab.start, execute=True, lanes=[Lane.BATCH])
+    try:
+        interactive = fab.submit(alice, "rune", QUESTION)
+        card = {"project_id": "P-0001", "role": "site manager"}
+        batch = fab.submit(alice, "sales-card", card, lane="batch")
+        assert (await fab.wait("t1", batch.id, timeout=30)).status == "succeeded"
+        await asyncio.sleep(3 * fabric_settings.interactive_poll_seconds)
+        assert fab.get("t1", interactive.id).status == "queued"
+    finally:
+        await asyncio.to_thread(fab.stop)
+        db.dispose()

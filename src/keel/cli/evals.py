@@ -63,6 +63,7 @@ def run_eval(
     from keel.evals.render import render_html, render_json, render_text
     from keel.evals.report_store import EvalReportStore
     from keel.evals.runner import PromptVersionRef
+    from keel.fabric.engine import Lane
     from keel.fabric.service import Fabric
     from keel.ids import new_id
     from keel.settings import get_settings
@@ -102,7 +103,9 @@ def run_eval(
                 EXIT_ERROR,
             )
         # The in-process worker runs as many eval cases at once as the experiment sends, and
-        # serves only this experiment: it polls the batch lane as often as the interactive one.
+        # serves only this experiment: it listens to the cases' lane alone, polled as often as
+        # the interactive one.
+        lane = Lane.BATCH if "batch" in loaded.spec.runners else Lane.INTERACTIVE
         concurrency = suite.config.concurrency
         settings = settings.model_copy(
             update={
@@ -114,14 +117,14 @@ def run_eval(
             }
         )
         fabric = Fabric(settings, db, catalog, extensions=build_extensions(settings, db, catalog))
-        fabric.start(execute=execute)
+        fabric.start(execute=execute, lanes=[lane])
         principal = cli_principal(db, EVAL_TENANT, EVAL_USER)
         runner = FabricCaseRunner(
             fabric,
             agent,
             principal,
             experiment=new_id("evx"),
-            lane="batch" if "batch" in loaded.spec.runners else "interactive",
+            lane=lane.value,
             completions=completions_of(fabric.extensions) if execute else None,
         )
         if not quiet:

@@ -3,7 +3,7 @@ codes: an invalid agent folder prints every `file:field: reason` and exits 1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -14,6 +14,7 @@ from keel.control.registry import deployment_tool_defs, load_deployment_tools
 from keel.errors import KeelError, SpecError
 from keel.evals.delivery import install_delivery
 from keel.fabric.catalog import AgentCatalog
+from keel.fabric.engine import Lane
 from keel.fabric.extensions import FabricExtensions
 from keel.fabric.service import Fabric
 from keel.identity.keys import ensure_tenant
@@ -52,9 +53,11 @@ def load_catalog(settings: Settings, db: Database) -> AgentCatalog:
 
 
 @contextmanager
-def runtime(*, execute: bool, settings: Settings | None = None) -> Iterator[Runtime]:
+def runtime(
+    *, execute: bool, settings: Settings | None = None, lanes: Sequence[Lane] | None = None
+) -> Iterator[Runtime]:
     """Settings → migrated database → deployed agents → the fabric (executing workflows in
-    this process when EXECUTE); stopped on exit."""
+    this process when EXECUTE, from LANES or every lane); stopped on exit."""
     settings = settings or get_settings()
     db = Database.from_settings(settings)
     db.upgrade()
@@ -67,7 +70,7 @@ def runtime(*, execute: bool, settings: Settings | None = None) -> Iterator[Runt
             + "\n".join(f"  {p}" for p in exc.problems)
         )
     fabric = Fabric(settings, db, catalog, extensions=extensions)
-    fabric.start(execute=execute)
+    fabric.start(execute=execute, lanes=lanes)
     try:
         yield Runtime(settings, db, catalog, fabric)
     finally:

@@ -13,6 +13,7 @@ import typer
 from keel.cli.runtime import DEV_TENANT, runtime
 from keel.control.audit import key_change_recorder
 from keel.control.ledger import Ledger
+from keel.fabric.engine import Lane
 from keel.identity.keys import create_key
 from keel.settings import Settings, get_settings
 from keel.store.database import Database
@@ -88,6 +89,12 @@ def worker(
         "--id",
         help="This worker's stable id (KEEL_WORKER_ID); restarts recover its unfinished runs.",
     ),
+    lanes: list[Lane] | None = typer.Option(
+        None,
+        "--lane",
+        help="Execute only runs queued on this lane (repeatable; default: every lane), e.g. "
+        "dedicated batch workers beside interactive ones.",
+    ),
 ) -> None:
     """Execute runs from the queues until stopped (SIGINT/SIGTERM)."""
     settings = get_settings()
@@ -96,9 +103,12 @@ def worker(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with runtime(execute=True, settings=settings) as rt:
+    with runtime(execute=True, settings=settings, lanes=lanes or None) as rt:
+        served = ", ".join(lane.value for lane in (lanes or list(Lane)))
         typer.echo(
-            f"keel: worker {settings.worker_id} executing {', '.join(rt.catalog.names())}", err=True
+            f"keel: worker {settings.worker_id} executing {', '.join(rt.catalog.names())} "
+            f"(lanes: {served})",
+            err=True,
         )
         stop.wait()
     typer.echo("keel: worker stopped", err=True)

@@ -13,6 +13,7 @@ the workflows its executor id left unfinished.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -91,8 +92,9 @@ class DurableEngine:
             )
         return self._client
 
-    def launch(self) -> None:
-        """Start executing: register Keel's workflows, launch DBOS, listen to the lanes."""
+    def launch(self, lanes: Sequence[Lane] | None = None) -> None:
+        """Start executing: register Keel's workflows, launch DBOS, listen to LANES (all by
+        default; a worker that serves one lane does not poll the other)."""
         from keel.fabric import workflow  # noqa: F401  (registers the workflows)
 
         logging.getLogger("dbos").setLevel(self.settings.dbos_log_level)
@@ -110,7 +112,7 @@ class DurableEngine:
             "scheduler_polling_interval_sec": 5.0,
         }
         DBOS(config=config)
-        DBOS.listen_queues([lane.queue for lane in Lane])
+        DBOS.listen_queues([lane.queue for lane in (lanes or list(Lane))])
         DBOS.launch()
         for lane, cfg in lane_configs(self.settings).items():
             DBOS.register_queue(

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,12 +92,13 @@ class Fabric:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def start(self, *, execute: bool) -> None:
-        """Create DBOS's tables if needed; with EXECUTE, also run workflows in this process."""
+    def start(self, *, execute: bool, lanes: Sequence[Lane] | None = None) -> None:
+        """Create DBOS's tables if needed; with EXECUTE, also run workflows in this process —
+        those queued on LANES (default: every lane)."""
         self.engine.migrate()
         if execute:
             workflow.bind(self.executor, self.sweep)
-            self.engine.launch()
+            self.engine.launch(lanes)
             DBOS.apply_schedules(
                 [
                     {

@@ -7,20 +7,27 @@ For each database (SQLite embedded default; PostgreSQL when reachable):
   ((fabric - raw) / steps, a step being a model request or a tool call);
 - the fabric under load: N runs submitted at once, runs/s;
 - the database's own commit rate (single-row INSERT + COMMIT on the same engine), the commits
-  one run needs (counted on the engine), and so the runs/s the disk allows.
+  one run needs (counted on the engine), and so the runs/s the disk allows;
+- on PostgreSQL, runs/s with 1 and 2 `keel worker` processes (the scale-out path).
 
 Targets (issue 3): overhead <= 10 ms per step on SQLite; runs/s within 3x of what the commit
 rate allows.
 
     .venv/bin/python -m bench.bench_fabric [--runs 200] [--pg-url postgresql+psycopg://…|none]
+        [--workers 1 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +55,7 @@ from keel.store.database import Database
 QUESTION = {"question": "Which hospital projects in Stockholm start this year?", "locale": "sv"}
 STEPS_PER_RUN = 3  # model request, tool call, model request
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+KEEL = str(Path(sys.executable).parent / "keel")
 
 
 async def raw_pydantic_ai(settings: Settings, n: int) -> float:
@@ -140,6 +148,67 @@ async def fabric_numbers(settings: Settings, runs: int) -> dict[str, Any]:
     }
 
 
+def scale_out(settings: Settings, runs: int, workers: int) -> float:
+    """Runs/s on PostgreSQL with WORKERS `keel worker` processes (this process only submits):
+    the scale-out path, where one process's CPU is no longer the ceiling. Each worker may run
+    `tenant_concurrency` runs of the one benchmark tenant at once."""
+    db = Database.from_settings(settings)
+    db.upgrade()
+    ensure_tenant(db, "bench")
+    fabric = Fabric(settings, db, AgentCatalog.load(settings, db))
+    fabric.start(execute=False)
+    principal = Principal(tenant_id="bench", user_id="bench")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env.update(
+        KEEL_ENV="test", KEEL_HOME=str(settings.home),
+        KEEL_DATABASE_URL=settings.resolved_database_url,
+        KEEL_AGENTS_DIRS=json.dumps([str(d) for d in settings.agents_dirs]),
+        KEEL_TENANT_CONCURRENCY=str(settings.tenant_concurrency * workers),
+    )  # fmt: skip
+    settings.home.mkdir(parents=True, exist_ok=True)
+    logs = [settings.home / f"worker-{i}.log" for i in range(workers)]
+    procs = []
+    for i, log in enumerate(logs):
+        with log.open("w") as err:
+            procs.append(
+                subprocess.Popen([KEEL, "worker", "--id", f"bench-w{i}"], env=env, stderr=err)
+            )
+    done_sql = text("SELECT count(*) FROM runs WHERE tenant_id = 'bench' AND status = 'succeeded'")
+
+    def succeeded() -> int:
+        with db.engine.connect() as conn:
+            return int(conn.execute(done_sql).scalar_one())
+
+    def until(count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while succeeded() < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {count} runs succeeded; see {settings.home}")
+            time.sleep(0.02)
+
+    try:
+        deadline = time.monotonic() + 60
+        while not all("executing" in log.read_text() for log in logs):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workers did not start; see {logs}")
+            time.sleep(0.1)
+        for _ in range(2 * workers):  # warm every worker's agents and connections
+            fabric.submit(principal, "rune", QUESTION)
+        until(2 * workers, 60)
+        started = time.perf_counter()
+        for _ in range(runs):
+            fabric.submit(principal, "rune", QUESTION)
+        until(2 * workers + runs, 600)
+        return runs / (time.perf_counter() - started)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=30)
+        fabric.stop()
+        db.dispose()
+
+
 def concurrent_runs(settings: Settings) -> int:
     """Runs one worker executes at once for one tenant: the lane's worker concurrency, capped by
     the per-tenant limit (the benchmark submits as one tenant)."""
@@ -177,6 +246,10 @@ async def main() -> None:
     parser.add_argument(
         "--pg-url", default=DEFAULT_PG, help="admin URL, or 'none' to skip PostgreSQL"
     )
+    parser.add_argument(
+        "--workers", type=int, nargs="*", default=[1, 2],
+        help="on PostgreSQL, also measure runs/s with this many `keel worker` processes",
+    )  # fmt: skip
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="keel-bench-"))
     try:
@@ -199,6 +272,13 @@ async def main() -> None:
                 pg = sqlite.model_copy(update={"database_url": url, "home": home / "pg"})
                 fab = await fabric_numbers(pg, args.runs)
                 report("PostgreSQL", url, raw, fab, commit_rate(url), concurrent_runs(pg))
+            for workers in args.workers:
+                with scratch_database(args.pg_url) as url:
+                    assert url is not None
+                    out = home / f"pg-{workers}w"
+                    pg = sqlite.model_copy(update={"database_url": url, "home": out})
+                    rate = await asyncio.to_thread(scale_out, pg, args.runs, workers)
+                    print(f"fabric runs/s, {workers} worker process(es)  {rate:8.1f}")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

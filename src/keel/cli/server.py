@@ -103,7 +103,7 @@ def worker(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with runtime(execute=True, settings=settings, lanes=lanes or None) as rt:
+    with runtime(execute=True, settings=settings, lanes=lanes) as rt:
         served = ", ".join(lane.value for lane in (lanes or list(Lane)))
         typer.echo(
             f"keel: worker {settings.worker_id} executing {', '.join(rt.catalog.names())} "

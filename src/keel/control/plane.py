@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -156,10 +156,6 @@ def guardrails_for(loaded: LoadedAgent, registry: GuardrailRegistry) -> Guardrai
     return GuardrailSet.from_config(config, registry, source=f"{loaded.folder.name}/agent.yaml")
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ControlPlane:
     """Built once per process (`ControlPlane.build`); shared by every run's capabilities."""
 
@@ -191,7 +187,7 @@ class ControlPlane:
         self.guardrails = dict(guardrails)
         self.activities: Activities | None = None
         # what "now" is for policies (`context.now`) and tool availability windows; tests pin it
-        self.clock: Callable[[], datetime] = _utc_now
+        self.clock: Callable[[], datetime] = utcnow
         self._lock = threading.Lock()
         self._principals: OrderedDict[str, RunPrincipal] = OrderedDict()
         self._tiers: dict[str, tuple[float, str]] = {}
